@@ -1,0 +1,80 @@
+"""One function per route: receive, healthz, readyz."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ingress import enqueue, responses
+from zenoti_ingest import contract, errors, logs
+from zenoti_ingest.settings import Settings
+
+log = logs.get_logger(__name__)
+
+RETRY_AFTER_SECONDS = 5
+_CHUNK = 65_536
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def read_body(environ: dict[str, Any], limit: int) -> bytes:
+    """The raw body, never more than `limit` bytes read (BodyTooLarge past it)."""
+    stream = environ["wsgi.input"]
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        size = int(length)
+        if size > limit:
+            raise BodyTooLarge  # refused before reading a byte
+        return stream.read(size) if size else b""
+    # No Content-Length (chunked): read up to one byte past the limit to tell.
+    chunks, total = [], 0
+    while total <= limit:
+        chunk = stream.read(min(_CHUNK, limit + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    if total > limit:
+        raise BodyTooLarge
+    return b"".join(chunks)
+
+
+def receive(
+    environ: dict[str, Any],
+    start_response: responses.StartResponse,
+    settings: Settings,
+    enqueuer: enqueue.Enqueuer,
+    path_hint: str,
+) -> list[bytes]:
+    try:
+        body = read_body(environ, settings.max_body_bytes)
+    except BodyTooLarge:
+        log.warning("delivery_too_large", max_bytes=settings.max_body_bytes)
+        return responses.too_large(start_response, settings.max_body_bytes)
+    except ValueError:  # a Content-Length that is not a number
+        return responses.send(start_response, 400, {"error": "bad_content_length"})
+    if not body:
+        # Zenoti's "test" button posts an empty body: answer so the setup check passes, keep
+        # nothing (there is nothing to keep).
+        log.info("ping_received", path_hint=path_hint)
+        return responses.send(start_response, 200, {"ping": True})
+    delivery = contract.Delivery.accept(body, path_hint)
+    try:
+        enqueuer.publish(delivery)
+    except errors.EnqueueFailed as exc:
+        log.error("delivery_enqueue_failed", ingest_id=delivery.ingest_id, reason=str(exc))
+        return responses.unavailable(start_response, RETRY_AFTER_SECONDS)
+    return responses.accepted(start_response, delivery.ingest_id)
+
+
+def healthz(environ: dict[str, Any], start_response: responses.StartResponse) -> list[bytes]:
+    return responses.send(start_response, 200, {"status": "ok"})
+
+
+def readyz(
+    environ: dict[str, Any], start_response: responses.StartResponse, enqueuer: enqueue.Enqueuer
+) -> list[bytes]:
+    if enqueuer.ready():
+        return responses.send(start_response, 200, {"status": "ready"})
+    return responses.unavailable(start_response, RETRY_AFTER_SECONDS)

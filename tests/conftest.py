@@ -1,0 +1,4 @@
+"""Fixtures for every test: real Redis and Postgres, isolated per test (tests/fixtures/)."""
+
+from tests.fixtures.processes import *  # noqa: F403
+from tests.fixtures.services import *  # noqa: F403

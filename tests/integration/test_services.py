@@ -1,0 +1,212 @@
+"""services.ensure_*: use the configured Redis/Postgres, or start, reuse and stop embedded ones."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+
+import psutil
+import psycopg
+import pytest
+import redis
+from psycopg import conninfo
+from structlog import testing
+
+from zenoti_ingest import services
+
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/x"
+
+
+@pytest.fixture
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(autouse=True)
+def no_server_left_behind(tmp_path: pathlib.Path) -> Iterator[None]:
+    """Fails a test whose embedded servers outlive it (and kills them, so none leak)."""
+    yield
+    left = [p for p in psutil.process_iter() if _works_in(p, tmp_path)]
+    for process in left:
+        process.kill()
+    assert left == []
+
+
+def _works_in(process: psutil.Process, directory: pathlib.Path) -> bool:
+    try:
+        return pathlib.Path(process.cwd()).is_relative_to(directory)
+    except psutil.Error:
+        return False
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _kill_pidfile_owner(pidfile: pathlib.Path) -> None:
+    """SIGKILL the server a pidfile names, as a crash would, and wait until its workers are gone."""
+    os.kill(int(pidfile.read_text().split()[0]), signal.SIGKILL)
+    _, alive = psutil.wait_procs(
+        [p for p in psutil.process_iter() if _works_in(p, pidfile.parent)], timeout=10
+    )
+    assert alive == []
+
+
+def _ensure_in_another_process(function: str, url: str, data_dir: pathlib.Path) -> None:
+    """Run ensure_* in a process that exits without stop(), like a launcher that crashed."""
+    code = f"""
+        import pathlib
+        from zenoti_ingest import services
+        services.{function}({url!r}, pathlib.Path({str(data_dir)!r}))
+    """
+    subprocess.run([sys.executable, "-c", textwrap.dedent(code)], check=True, timeout=30)
+
+
+def test_configured_services_are_used_as_they_are(tmp_path: pathlib.Path) -> None:
+    """Servers answering at the configured URLs are used (Postgres through its maintenance
+    database: the target one need not exist), nothing is started or written, stop() leaves
+    them alone, and the log names each without its password."""
+    with_password = "postgresql://postgres:s3cret@127.0.0.1:5432/x"  # trust auth ignores it
+    with testing.capture_logs() as logs:
+        found = [
+            services.ensure_redis(LOCAL_REDIS, tmp_path),
+            services.ensure_postgres(with_password, tmp_path),
+        ]
+    for service in found:
+        service.stop()
+    assert [(s.name, s.url, s.embedded) for s in found] == [
+        ("redis", LOCAL_REDIS, False),
+        ("postgres", with_password, False),
+    ]
+    assert redis.Redis.from_url(LOCAL_REDIS).ping()
+    assert list(tmp_path.iterdir()) == []
+    assert [(e["event"], e["service"], e["embedded"], e["url"]) for e in logs] == [
+        ("service_ready", "redis", False, LOCAL_REDIS),
+        ("service_ready", "postgres", False, "postgresql://postgres:***@127.0.0.1:5432/x"),
+    ]
+
+
+def test_embedded_redis_takes_a_stream_entry_and_stops(
+    tmp_path: pathlib.Path, free_port: int
+) -> None:
+    """With nothing at the configured port, an embedded Redis starts on it keeping the db
+    number, configured as a queue (AOF, noeviction); it takes an XADD, says so in the log, and
+    stop() closes the port; stopping twice is harmless."""
+    with testing.capture_logs() as logs:
+        service = services.ensure_redis(f"redis://:pw@127.0.0.1:{free_port}/3", tmp_path)
+    try:
+        assert (service.embedded, service.url) == (True, f"redis://127.0.0.1:{free_port}/3")
+        client = redis.Redis.from_url(service.url, decode_responses=True)
+        client.xadd("deliveries", {"ingest_id": "1"})
+        assert client.xlen("deliveries") == 1
+        assert client.connection_pool.connection_kwargs["db"] == 3
+        assert client.config_get("appendonly") == {"appendonly": "yes"}
+        assert client.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
+        client.close()
+    finally:
+        service.stop()
+    assert not _listening(free_port)
+    service.stop()
+    assert [(e["event"], e["service"], e["embedded"], e["url"]) for e in logs] == [
+        ("service_ready", "redis", True, service.url)
+    ]
+
+
+def test_embedded_postgres_answers_select_1_and_stops(
+    tmp_path: pathlib.Path, free_port: int
+) -> None:
+    """With nothing at the configured port, an embedded Postgres starts; its URL keeps the
+    configured database name and, once that database is created, answers `select 1`; stop()
+    really stops the server and a later ensure_postgres in the same process starts it again."""
+    service = services.ensure_postgres(f"postgresql://app@127.0.0.1:{free_port}/zi_x", tmp_path)
+    try:
+        assert service.embedded
+        assert conninfo.conninfo_to_dict(service.url)["dbname"] == "zi_x"
+        with psycopg.connect(service.url, dbname="postgres", autocommit=True) as admin:
+            admin.execute("CREATE DATABASE zi_x")
+        with psycopg.connect(service.url) as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+    finally:
+        service.stop()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(service.url, connect_timeout=2)
+    assert not (tmp_path / "postgres" / "postmaster.pid").exists()
+    service.stop()
+
+    again = services.ensure_postgres(f"postgresql://app@127.0.0.1:{free_port}/zi_x", tmp_path)
+    try:
+        with psycopg.connect(again.url) as conn:  # the database created above is still there
+            assert conn.execute("select 1").fetchone() == (1,)
+    finally:
+        again.stop()
+
+
+def test_a_crash_leaves_nothing_that_blocks_the_next_start(
+    tmp_path: pathlib.Path, free_port: int
+) -> None:
+    """After a SIGKILLed embedded server, its stale pidfile (naming a dead pid, or a pid some
+    other live process now has) does not block the next start, that process is not signalled,
+    and a queued stream entry survives the crash."""
+    redis_url = f"redis://127.0.0.1:{free_port}/0"
+    service = services.ensure_redis(redis_url, tmp_path)
+    redis.Redis.from_url(service.url).xadd("deliveries", {"ingest_id": "1"})
+    for stale_pid in (None, os.getpid()):
+        _kill_pidfile_owner(tmp_path / "redis" / "redis.pid")
+        if stale_pid is not None:
+            (tmp_path / "redis" / "redis.pid").write_text(f"{stale_pid}\n")
+        service = services.ensure_redis(redis_url, tmp_path)
+        assert redis.Redis.from_url(service.url).xlen("deliveries") == 1
+    service.stop()
+
+    database_url = f"postgresql://app@127.0.0.1:{free_port}/postgres"
+    service = services.ensure_postgres(database_url, tmp_path)
+    pidfile = tmp_path / "postgres" / "postmaster.pid"
+    _kill_pidfile_owner(pidfile)
+    lines = pidfile.read_text().splitlines()  # still says "ready", and now names us
+    pidfile.write_text("\n".join([str(os.getpid()), *lines[1:]]) + "\n")
+    service = services.ensure_postgres(database_url, tmp_path)
+    try:
+        with psycopg.connect(service.url) as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+    finally:
+        service.stop()
+
+
+def test_a_server_left_running_by_an_earlier_run_is_reused_or_restarted(
+    tmp_path: pathlib.Path, free_port: int
+) -> None:
+    """Servers an earlier launcher left running keep running without stop(); the next run
+    reuses Postgres and a Redis still at the configured URL (and stop() stops them), and
+    restarts a Redis that had to take another port, so one AOF never has two writers."""
+    redis_url = f"redis://127.0.0.1:{free_port}/0"
+    database_url = f"postgresql://app@127.0.0.1:{free_port}/postgres"
+    _ensure_in_another_process("ensure_redis", redis_url, tmp_path)
+    _ensure_in_another_process("ensure_postgres", database_url, tmp_path)
+    pid = int((tmp_path / "postgres" / "postmaster.pid").read_text().split()[0])
+    found = [
+        services.ensure_redis(redis_url, tmp_path),
+        services.ensure_postgres(database_url, tmp_path),
+    ]
+    assert [(s.url == redis_url, s.embedded) for s in found] == [(True, True), (False, True)]
+    assert int((tmp_path / "postgres" / "postmaster.pid").read_text().split()[0]) == pid
+    for service in found:
+        service.stop()
+    assert not _listening(free_port)
+
+    with socket.create_server(("127.0.0.1", free_port)):  # the configured port is taken
+        _ensure_in_another_process("ensure_redis", redis_url, tmp_path)
+        earlier = psutil.Process(int((tmp_path / "redis" / "redis.pid").read_text()))
+        service = services.ensure_redis(redis_url, tmp_path)
+        assert service.url != redis_url
+        assert not earlier.is_running()
+        service.stop()

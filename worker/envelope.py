@@ -1,0 +1,116 @@
+"""Raw bytes → event type, delivery id, event timestamp and data (envelope, or bare data + hint)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from marshmallow import ValidationError
+
+from worker.schemas import fields as zf
+from zenoti_ingest import contract, errors
+
+ENVELOPE_KEYS = frozenset({"event_type", "data"})
+_MAX_DELIVERY_ID = 200
+_TIMESTAMP = zf.UtcTimestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """What the envelope (or the URL, for a bare body) says about the delivery."""
+
+    event_type: str
+    delivery_id: str
+    event_id: str | None
+    event_timestamp: datetime | None
+    data: dict[str, Any]
+
+
+def body_hash(delivery: contract.Delivery) -> str:
+    """The delivery id of a body without an envelope: the same body on the same path repeats it."""
+    digest = hashlib.sha256(delivery.path_hint.encode())
+    digest.update(b"\n")
+    digest.update(delivery.body)
+    return "sha256:" + digest.hexdigest()
+
+
+def open_delivery(delivery: contract.Delivery) -> Event:
+    """Parse the body; NotJson, SchemaMismatch or UnknownEventType when it can't be read."""
+    try:
+        document = json.loads(delivery.body)
+    except UnicodeDecodeError:
+        raise errors.NotJson("body is not valid UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise errors.NotJson(
+            f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise errors.NotJson("body is not usable JSON: nested too deep") from None
+    if not isinstance(document, dict):
+        raise errors.SchemaMismatch(
+            f"body must be a JSON object, got {json_type(document)}"
+        )
+    if document.keys() >= ENVELOPE_KEYS:
+        return _from_envelope(document, delivery)
+    if not delivery.path_hint:
+        raise errors.UnknownEventType(
+            "body has no envelope (event_type, data) and the URL names no event type: "
+            "configure the webhook URL as /webhooks/zenoti/<event type>"
+        )
+    return Event(delivery.path_hint, body_hash(delivery), None, None, document)
+
+
+def _from_envelope(document: dict[str, Any], delivery: contract.Delivery) -> Event:
+    event_type = document["event_type"]
+    if not isinstance(event_type, str) or not contract.EVENT_TYPE.fullmatch(event_type):
+        raise errors.SchemaMismatch(
+            f"event_type: not a Zenoti event type name (got {json_type(event_type)})"
+        )
+    data = document["data"]
+    if not isinstance(data, dict):
+        raise errors.SchemaMismatch(f"data: must be a JSON object, got {json_type(data)}")
+    try:
+        timestamp = _TIMESTAMP.deserialize(document.get("event_timestamp"))
+    except ValidationError:
+        raise errors.SchemaMismatch(
+            "event_timestamp: not a valid ISO 8601 datetime "
+            f"(got {json_type(document.get('event_timestamp'))})"
+        ) from None
+    return Event(
+        event_type=event_type,
+        delivery_id=_id_text(document.get("id")) or body_hash(delivery),
+        event_id=_id_text(document.get("event_id")),
+        event_timestamp=timestamp,
+        data=data,
+    )
+
+
+def _id_text(value: Any) -> str | None:
+    """An envelope id as text; one Postgres can't store (NUL, huge) is replaced by its hash."""
+    if value is None or value == "" or isinstance(value, dict | list | bool):
+        return None
+    text = value if isinstance(value, str) else json.dumps(value)
+    if "\x00" in text or len(text) > _MAX_DELIVERY_ID:
+        return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return text
+
+
+def json_type(value: Any) -> str:
+    """The JSON type name of a value: what error messages say instead of the value."""
+    match value:
+        case None:
+            return "null"
+        case bool():
+            return "boolean"
+        case int() | float():
+            return "number"
+        case str():
+            return "string"
+        case list():
+            return "array"
+        case dict():
+            return "object"
+    return type(value).__name__

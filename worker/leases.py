@@ -1,0 +1,63 @@
+"""Drain slots: each worker keeps one drain task per pool process in flight, never more.
+
+A slot's lease (a Redis key holding the id of the token that owns it) is how a worker tells a
+lost drain task (its process was SIGKILLed, its message dropped) from a running one: the worker
+starts a token for every slot whose lease has expired, and a token whose lease was taken over
+quietly stops. Renewal and hand-over compare-and-set, so there is one owner at a time.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import redis
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_COMPARE_AND_SET = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return false
+"""
+
+
+class Leases:
+    def __init__(self, client: redis.Redis, prefix: str, ttl_seconds: float) -> None:
+        self._redis = client
+        self._prefix = f"{prefix}:drain-slot"
+        self._ttl_ms = int(ttl_seconds * 1000)
+        self._cas = client.register_script(_COMPARE_AND_SET)
+        self._renew = client.register_script(_RENEW)
+
+    def key(self, hostname: str, slot: int) -> str:
+        return f"{self._prefix}:{hostname}:{slot}"
+
+    def claim(self, hostname: str, slot: int) -> str | None:
+        """A new token id if the slot had no live owner, else None."""
+        token = uuid.uuid4().hex
+        if self._redis.set(self.key(hostname, slot), token, nx=True, px=self._ttl_ms):
+            return token
+        return None
+
+    def hand_over(
+        self, hostname: str, slot: int, token: str, extra_seconds: float = 0
+    ) -> str | None:
+        """Pass the slot from `token` to a new token; None if `token` no longer owns it."""
+        new_token = uuid.uuid4().hex
+        ttl_ms = self._ttl_ms + int(extra_seconds * 1000)
+        if self._cas(keys=[self.key(hostname, slot)], args=[token, new_token, ttl_ms]):
+            return new_token
+        return None
+
+    def renew(self, hostname: str, slot: int, token: str) -> bool:
+        """Extend the lease while a long round runs; False if `token` lost the slot."""
+        return bool(self._renew(keys=[self.key(hostname, slot)], args=[token, self._ttl_ms]))
+
+    def holds(self, hostname: str, slot: int, token: str) -> bool:
+        owner = self._redis.get(self.key(hostname, slot))
+        return owner is not None and owner.decode() == token

@@ -1,0 +1,160 @@
+"""A batch of deliveries, one transaction: archive, deduplicate, upsert.
+
+A bad delivery is set aside (a dead letter), never sinks the batch: content problems are found
+before the transaction, and a value Postgres refuses sends the batch through one transaction per
+delivery so that only the guilty one is dead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import psycopg
+import psycopg_pool
+
+from worker import envelope, events, store
+from zenoti_ingest import contract, db, errors, logs
+
+log = logs.get_logger(__name__)
+
+# Status of a delivery whose ingest id was archived before: the stream handed its entry out
+# again (a crash between commit and acknowledgement). It is settled; nothing is written.
+ALREADY_ARCHIVED = "already_archived"
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A delivery parsed and validated in memory, before any database work."""
+
+    delivery: contract.Delivery
+    attempts: int
+    received_at: datetime
+    event: envelope.Event | None = None
+    rows: events.Rows = field(default_factory=dict)
+    rejection: errors.DeliveryRejected | None = None
+
+    def archive_row(self, status: str) -> store.ArchiveRow:
+        event = self.event
+        return store.ArchiveRow(
+            ingest_id=self.delivery.ingest_id,
+            received_at=self.received_at,
+            delivery_id=event.delivery_id if event else envelope.body_hash(self.delivery),
+            event_type=event.event_type if event else (self.delivery.path_hint or None),
+            path_hint=self.delivery.path_hint,
+            event_timestamp=event.event_timestamp if event else None,
+            status=status,
+            failure_class=self.rejection.failure_class if self.rejection else None,
+            error=self.rejection.reason if self.rejection else None,
+            attempts=self.attempts,
+            body=self.delivery.body,
+        )
+
+
+def unparsed(delivery: contract.Delivery, attempts: int) -> Prepared:
+    """A delivery not looked into (yet)."""
+    received_at = datetime.fromtimestamp(delivery.received_at_us / 1_000_000, UTC)
+    return Prepared(delivery, attempts, received_at)
+
+
+def prepare(delivery: contract.Delivery, attempts: int) -> Prepared:
+    """Parse and validate one delivery; a rejection is recorded, never raised."""
+    item = unparsed(delivery, attempts)
+    try:
+        event = envelope.open_delivery(delivery)
+    except errors.DeliveryRejected as exc:
+        return dataclasses.replace(item, rejection=exc)
+    try:
+        rows = events.rows_for(event, delivery, item.received_at)
+    except errors.DeliveryRejected as exc:
+        return dataclasses.replace(item, event=event, rejection=exc)
+    return dataclasses.replace(item, event=event, rows=rows)
+
+
+def reject(item: Prepared, rejection: errors.DeliveryRejected) -> Prepared:
+    return dataclasses.replace(item, rows={}, rejection=rejection)
+
+
+def write(pool: psycopg_pool.ConnectionPool, items: list[Prepared]) -> dict[str, str]:
+    """Commit a batch; {ingest_id: status}. TransientError leaves nothing written."""
+    try:
+        with db.transaction(pool) as conn:
+            statuses = apply(conn, items)
+    except errors.DataRejected as exc:
+        if len(items) > 1:
+            statuses = {}
+            for item in items:
+                statuses.update(write(pool, [item]))
+            return statuses
+        if items[0].rejection is not None:
+            raise  # even the dead letter was refused: a bug of ours, never silently dropped
+        return write(pool, [reject(items[0], exc)])
+    _log_outcomes(items, statuses)
+    return statuses
+
+
+def apply(conn: psycopg.Connection, items: list[Prepared]) -> dict[str, str]:
+    """Archive, deduplicate by delivery id, and upsert the newest state per key."""
+    good = [i for i in items if i.rejection is None]
+    archived = store.insert_deliveries(
+        conn, [i.archive_row("processed" if i.rejection is None else "dead") for i in items]
+    )
+    # A good delivery not archived either repeats a processed delivery id, or was archived
+    # before; archived again as a duplicate, it is the first kind.
+    repeats = [i for i in good if i.delivery.ingest_id not in archived]
+    duplicates = store.insert_deliveries(conn, [i.archive_row("duplicate") for i in repeats])
+    applied = [i for i in good if i.delivery.ingest_id in archived]
+    for table, rows in _newest_per_key(applied).items():
+        store.upsert(conn, table, rows)
+    statuses = {}
+    for item in items:
+        ingest_id = item.delivery.ingest_id
+        if ingest_id in archived:
+            statuses[ingest_id] = "processed" if item.rejection is None else "dead"
+        elif ingest_id in duplicates:
+            statuses[ingest_id] = "duplicate"
+        else:
+            statuses[ingest_id] = ALREADY_ARCHIVED
+    return statuses
+
+
+def _newest_per_key(items: Iterable[Prepared]) -> dict[str, list[dict]]:
+    """Per table, one row per key (the first column): the newest, in the order the upsert uses,
+    sorted by key so that concurrent batches lock rows in the same order."""
+    newest: dict[str, dict] = {}
+    for item in items:
+        for table, rows in item.rows.items():
+            kept = newest.setdefault(table, {})
+            for row in rows:
+                key = next(iter(row.values()))
+                if key not in kept or _order(row) > _order(kept[key]):
+                    kept[key] = row
+    return {table: [kept[k] for k in sorted(kept)] for table, kept in newest.items()}
+
+
+def _order(row: dict) -> tuple:
+    """The same order as the upsert's WHERE clause."""
+    progress = row.get("progress")
+    return (
+        row["last_event_at"] or _EARLIEST,
+        -1 if progress is None else progress,
+        row["last_received_at"],
+        row["last_ingest_id"],
+    )
+
+
+def _log_outcomes(items: list[Prepared], statuses: dict[str, str]) -> None:
+    for item in items:
+        ingest_id = item.delivery.ingest_id
+        status = statuses.get(ingest_id)
+        event_type = item.event.event_type if item.event else item.delivery.path_hint or None
+        if status == "dead":
+            log.warning("delivery_dead", ingest_id=ingest_id, event_type=event_type,
+                        failure_class=item.rejection.failure_class, reason=item.rejection.reason)
+        elif status == "duplicate":
+            log.info("delivery_duplicate", ingest_id=ingest_id, event_type=event_type)
+        else:
+            log.debug(f"delivery_{status}", ingest_id=ingest_id, event_type=event_type)

@@ -1,0 +1,1 @@
+"""Marshmallow schemas, one module per Zenoti resource, loading into frozen dataclass records."""

@@ -1,0 +1,104 @@
+"""The deliveries stream as a consumer-group reader: claim batches, recover, acknowledge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from zenoti_ingest import contract, errors, logs
+from zenoti_ingest.settings import Settings
+
+log = logs.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One stream entry handed to this consumer, and how many times it has been handed out."""
+
+    entry_id: bytes
+    delivery: contract.Delivery | None  # None: the entry was deleted or is not ours to read
+    times_delivered: int
+
+
+class DeliveryStream:
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self._redis = client
+        self._key = settings.stream_key
+        self._group = settings.consumer_group
+        self._claim_idle_ms = int(settings.claim_idle_seconds * 1000)
+
+    def ensure_group(self) -> None:
+        """Create the stream and its consumer group if missing (from the first entry on)."""
+        try:
+            self._redis.xgroup_create(self._key, self._group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise errors.TransientError(f"redis: {exc}") from exc
+        except redis.RedisError as exc:
+            raise errors.TransientError(f"redis: {type(exc).__name__}") from exc
+
+    def recover(self, consumer: str, count: int) -> list[Entry]:
+        """Entries this consumer took and never acknowledged (it crashed, or a write failed),
+        else entries other consumers have held for longer than the claim timeout."""
+        own = self._call(self._redis.xreadgroup, self._group, consumer, {self._key: "0"},
+                         count=count)
+        entries = _entries(own)
+        if not entries:
+            claimed = self._call(self._redis.xautoclaim, self._key, self._group, consumer,
+                                 self._claim_idle_ms, "0-0", count=count)
+            entries = [(entry_id, fields) for entry_id, fields in claimed[1]]
+            if entries:
+                log.warning("deliveries_reclaimed", entries=len(entries), consumer=consumer)
+        if not entries:
+            return []
+        counts = self._times_delivered(consumer, entries)
+        return [_entry(entry_id, fields, counts.get(entry_id, 1)) for entry_id, fields in entries]
+
+    def read_new(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
+        """Up to `count` entries never handed out before, waiting up to `block_ms` for one."""
+        reply = self._call(self._redis.xreadgroup, self._group, consumer, {self._key: ">"},
+                           count=count, block=block_ms)
+        return [_entry(entry_id, fields, 1) for entry_id, fields in _entries(reply)]
+
+    def ack(self, entries: list[Entry]) -> None:
+        """Acknowledge and delete settled entries (only after their rows are committed)."""
+        if not entries:
+            return
+        ids = [e.entry_id for e in entries]
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.xack(self._key, self._group, *ids)
+        pipe.xdel(self._key, *ids)
+        self._call(pipe.execute)
+
+    def _times_delivered(self, consumer: str, entries: list[tuple[bytes, object]]) -> dict:
+        ids = [entry_id for entry_id, _ in entries]
+        pending = self._call(self._redis.xpending_range, self._key, self._group,
+                             min(ids), max(ids), len(ids) * 2, consumername=consumer)
+        return {p["message_id"]: p["times_delivered"] for p in pending}
+
+    def _call(self, command, *args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except redis.ResponseError as exc:
+            if "NOGROUP" in str(exc):  # Redis restarted without persistence: start again
+                log.error("stream_group_missing", stream=self._key)
+                self.ensure_group()
+            raise errors.TransientError(f"redis: {str(exc)[:80]}") from exc
+        except redis.RedisError as exc:
+            raise errors.TransientError(f"redis: {type(exc).__name__}") from exc
+
+
+def _entries(reply: list) -> list[tuple[bytes, dict | None]]:
+    """XREADGROUP's [[stream, [(id, fields), ...]]] as [(id, fields)]."""
+    return [item for _, items in reply or [] for item in items]
+
+
+def _entry(entry_id: bytes, fields: dict | None, times_delivered: int) -> Entry:
+    delivery = None
+    if fields:
+        try:
+            delivery = contract.Delivery.from_fields(fields)
+        except (KeyError, ValueError, UnicodeDecodeError):
+            log.error("stream_entry_malformed", entry_id=entry_id.decode())
+    return Entry(entry_id, delivery, times_delivered)

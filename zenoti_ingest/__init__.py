@@ -1,0 +1,1 @@
+"""zenoti-ingest: Zenoti webhooks into Postgres, through a Redis stream and Celery workers."""

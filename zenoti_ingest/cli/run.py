@@ -1,0 +1,46 @@
+"""serve, worker, migrate and run (everything in one process group, for a laptop)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from zenoti_ingest import launcher, migrate
+from zenoti_ingest.settings import Settings
+
+
+@click.command()
+@click.pass_obj
+def serve(settings: Settings) -> None:
+    """Run the ingress (granian, WSGI) on $PORT."""
+    command = launcher.serve_command(settings)
+    os.execv(command[0], command)
+
+
+@click.command()
+@click.pass_obj
+def worker(settings: Settings) -> None:
+    """Run a Celery worker that drains the deliveries stream into Postgres."""
+    command = launcher.worker_command(settings)
+    os.execv(command[0], command)
+
+
+@click.command("migrate")
+@click.pass_obj
+def migrate_command(settings: Settings) -> None:
+    """Create the database if missing and apply pending migrations."""
+    applied = migrate.migrate(settings.database_url)
+    click.echo(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied
+                                                         else " (schema up to date)"), err=True)
+
+
+@click.command()
+@click.pass_obj
+def run(settings: Settings) -> None:
+    """Everything on one machine: services (embedded if none answer), schema, ingress, worker.
+
+    Ctrl-C or SIGTERM stops it all.
+    """
+    sys.exit(launcher.run(settings))

@@ -1,0 +1,65 @@
+"""The ingress→worker message: one Redis stream entry per accepted delivery, and its encoding.
+
+The ingress appends each delivery to a Redis stream with a single XADD; Celery drain tasks
+claim entries in batches through a consumer group. The entry holds the exact raw body, so the
+worker (never the ingress) judges its content.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import uuid_utils
+
+# Celery task names; ingress and CLI refer to tasks by name only, never by import.
+DRAIN_TASK = "zenoti_ingest.drain"
+
+# A Zenoti event type name: dotted CamelCase words (Invoice.Closed, Class.Booking.NoShow).
+EVENT_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*){0,5}")
+
+_INGEST_ID = b"ingest_id"
+_RECEIVED_AT = b"received_at_us"
+_PATH_HINT = b"path_hint"
+_BODY = b"body"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One request we accepted, as the ingress saw it."""
+
+    ingest_id: str
+    received_at_us: int  # microseconds since the epoch, UTC
+    path_hint: str  # the event type named by the URL, or "" when the URL names none
+    body: bytes
+
+    @classmethod
+    def accept(cls, body: bytes, path_hint: str) -> Delivery:
+        """Stamp a new delivery with a time-ordered ingest id and the receive time."""
+        return cls(
+            ingest_id=str(uuid_utils.uuid7()),
+            received_at_us=time.time_ns() // 1000,
+            path_hint=path_hint,
+            body=body,
+        )
+
+    def to_fields(self) -> dict[bytes, bytes | str | int]:
+        """The stream entry's fields (XADD)."""
+        return {
+            _INGEST_ID: self.ingest_id,
+            _RECEIVED_AT: self.received_at_us,
+            _PATH_HINT: self.path_hint,
+            _BODY: self.body,
+        }
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[bytes, bytes]) -> Delivery:
+        """Decode a stream entry read back with a bytes (non-decoding) Redis client."""
+        return cls(
+            ingest_id=fields[_INGEST_ID].decode(),
+            received_at_us=int(fields[_RECEIVED_AT]),
+            path_hint=fields.get(_PATH_HINT, b"").decode(),
+            body=fields[_BODY],
+        )

@@ -1,0 +1,59 @@
+"""Every exception the project raises on purpose, in two families that decide what happens."""
+
+from __future__ import annotations
+
+
+class ZenotiIngestError(Exception):
+    """Base of every error raised on purpose."""
+
+
+class ConfigError(ZenotiIngestError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class ServiceUnavailable(ZenotiIngestError):
+    """A service could neither be reached nor started (Redis, Postgres)."""
+
+
+class TransientError(ZenotiIngestError):
+    """Worth retrying: a service unreachable, a deadlock, a serialization failure."""
+
+
+class EnqueueFailed(TransientError):
+    """The broker did not take the delivery; the ingress answers 503."""
+
+
+class DeliveryRejected(ZenotiIngestError):
+    """Can never succeed as it is: the delivery becomes a dead letter.
+
+    ``failure_class`` is a short machine-readable family, ``reason`` a sentence a person can
+    act on. Neither may contain personal data: name fields and types, never values.
+    """
+
+    failure_class = "rejected"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NotJson(DeliveryRejected):
+    failure_class = "parse"
+
+
+class SchemaMismatch(DeliveryRejected):
+    failure_class = "schema"
+
+
+class UnknownEventType(DeliveryRejected):
+    failure_class = "unknown_event_type"
+
+
+class DataRejected(DeliveryRejected):
+    """Postgres refused the delivery's values (out of range, NUL in text, ...)."""
+
+    failure_class = "database"
+
+
+class RetriesExhausted(DeliveryRejected):
+    failure_class = "retries_exhausted"
