@@ -65,6 +65,7 @@ def receive(
     except errors.EnqueueFailed as exc:
         log.error("delivery_enqueue_failed", ingest_id=delivery.ingest_id, reason=str(exc))
         return responses.unavailable(start_response, RETRY_AFTER_SECONDS)
+    log.debug("delivery_enqueued", ingest_id=delivery.ingest_id, path_hint=path_hint)
     return responses.accepted(start_response, delivery.ingest_id)
 
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 import click
@@ -90,10 +91,18 @@ def _say_where(settings: Settings, redis_service: services.Service,
     click.echo(
         f"zenoti-ingest is running (Ctrl-C stops it)\n"
         f"  webhooks: http://127.0.0.1:{settings.port}/webhooks/zenoti[/<event type>]\n"
-        f"  redis:    {services.redact(redis_service.url)} ({which(redis_service)})\n"
-        f"  postgres: {services.redact(postgres_service.url)} ({which(postgres_service)})",
+        f"  redis:    {_without_password(redis_service.url)} ({which(redis_service)})\n"
+        f"  postgres: {_without_password(postgres_service.url)} ({which(postgres_service)})",
         err=True,
     )
+
+
+def _without_password(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def _stop(children: list[subprocess.Popen]) -> None:
