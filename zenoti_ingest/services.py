@@ -31,6 +31,7 @@ log = structlog.get_logger(__name__)
 PROBE_TIMEOUT_SECONDS = 1
 START_TIMEOUT_SECONDS = 10.0
 STOP_TIMEOUT_SECONDS = 10.0
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 @dataclasses.dataclass
@@ -66,6 +67,7 @@ def ensure_redis(redis_url: str, data_dir: pathlib.Path) -> Service:
     if server_info is not None:  # ours, from an earlier run, at the configured URL
         earlier = psutil.Process(int(server_info["process_id"]))
         return _ready(Service("redis", redis_url, True, lambda: _terminate(earlier)))
+    _only_for_local("redis", urllib.parse.urlsplit(redis_url).hostname)
     redis_dir.mkdir(parents=True, exist_ok=True)
     orphan = _owner(redis_dir / "redis.pid", redis_dir)  # ours, elsewhere: one AOF, one writer
     if orphan is not None:
@@ -111,6 +113,7 @@ def ensure_postgres(database_url: str, data_dir: pathlib.Path) -> Service:
     """
     if _postgres_answers(database_url):
         return _ready(Service("postgres", database_url, embedded=False))
+    _only_for_local("postgres", conninfo.conninfo_to_dict(database_url).get("host"))
     pgdata = data_dir.resolve() / "postgres"
     pgdata.mkdir(parents=True, exist_ok=True)
     _remove_stale_locks(pgdata)
@@ -134,6 +137,14 @@ def ensure_postgres(database_url: str, data_dir: pathlib.Path) -> Service:
     if not _postgres_answers(url):
         raise errors.ServiceUnavailable(f"embedded postgres in {pgdata} does not answer")
     return _ready(Service("postgres", url, True, lambda: _stop_postgres(server)))
+
+
+def _only_for_local(name: str, host: str | None) -> None:
+    """An unreachable remote server is an outage to report, never a cue to write elsewhere."""
+    if host and host not in LOCAL_HOSTS and not host.startswith("/"):
+        raise errors.ServiceUnavailable(
+            f"{name} at {host} does not answer (embedded servers start only for local URLs)"
+        )
 
 
 def _ready(service: Service) -> Service:
@@ -239,10 +250,10 @@ def _exited(process: psutil.Process | subprocess.Popen[bytes]) -> bool:
 
 
 def _stop_postgres(server: Any) -> None:
-    """pg_ctl stop (fast mode, waits), then forget the server so a later start starts it again.
+    """pg_ctl stop (fast mode, waits), then undo what start() registered in this process.
 
-    pgserver caches one server per pgdata in the process and stops it at exit only when no other
-    process holds a handle; both would get in the way of stop() meaning stop.
+    start() puts the server in a per-process cache, adds our pid to pgdata/.handle_pids.json (its
+    count of users, which a crash leaves stale) and an exit hook that reads that count.
     """
     server.stop()
     atexit.unregister(server._cleanup)

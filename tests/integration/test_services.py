@@ -18,7 +18,7 @@ import redis
 from psycopg import conninfo
 from structlog import testing
 
-from zenoti_ingest import services
+from zenoti_ingest import errors, services
 
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/x"
@@ -42,10 +42,18 @@ def no_server_left_behind(tmp_path: pathlib.Path) -> Iterator[None]:
 
 
 def _works_in(process: psutil.Process, directory: pathlib.Path) -> bool:
+    """Whether a live process (a zombie is dead: it holds no port or file) works in directory."""
     try:
-        return pathlib.Path(process.cwd()).is_relative_to(directory)
+        return not _gone(process) and pathlib.Path(process.cwd()).is_relative_to(directory)
     except psutil.Error:
         return False
+
+
+def _gone(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def _listening(port: int) -> bool:
@@ -66,7 +74,7 @@ def _ensure_in_another_process(function: str, url: str, data_dir: pathlib.Path) 
     """Run ensure_* in a process that exits without stop(), like a launcher that crashed."""
     code = f"""
         import pathlib
-        from zenoti_ingest import services
+        from zenoti_ingest import errors, services
         services.{function}({url!r}, pathlib.Path({str(data_dir)!r}))
     """
     subprocess.run([sys.executable, "-c", textwrap.dedent(code)], check=True, timeout=30)
@@ -208,5 +216,15 @@ def test_a_server_left_running_by_an_earlier_run_is_reused_or_restarted(
         earlier = psutil.Process(int((tmp_path / "redis" / "redis.pid").read_text()))
         service = services.ensure_redis(redis_url, tmp_path)
         assert service.url != redis_url
-        assert not earlier.is_running()
+        assert _gone(earlier)
         service.stop()
+
+
+def test_only_a_local_url_may_be_replaced_by_an_embedded_server():
+    """A remote URL that does not answer is an outage to report: no embedded server takes its
+    place (checked without sending anything to a remote address)."""
+    for host in ("db.example.com", "10.1.2.3"):
+        with pytest.raises(errors.ServiceUnavailable, match="only for local URLs"):
+            services._only_for_local("postgres", host)
+    for host in (None, "", "localhost", "127.0.0.1", "::1", "/var/run/postgresql"):
+        services._only_for_local("postgres", host)
