@@ -27,6 +27,8 @@ class Event:
     event_id: str | None
     event_timestamp: datetime | None
     data: dict[str, Any]
+    resource: str  # the envelope's event_resource, else the type's leading words
+
 
 
 def body_hash(delivery: contract.Delivery) -> str:
@@ -60,7 +62,8 @@ def open_delivery(delivery: contract.Delivery) -> Event:
             "body has no envelope (event_type, data) and the URL names no event type: "
             "configure the webhook URL as /webhooks/zenoti/<event type>"
         )
-    return Event(delivery.path_hint, body_hash(delivery), None, None, document)
+    hint = delivery.path_hint
+    return Event(hint, body_hash(delivery), None, None, document, resource_of(hint))
 
 
 def _from_envelope(document: dict[str, Any], delivery: contract.Delivery) -> Event:
@@ -85,7 +88,19 @@ def _from_envelope(document: dict[str, Any], delivery: contract.Delivery) -> Eve
         event_id=_id_text(document.get("event_id")),
         event_timestamp=timestamp,
         data=data,
+        resource=_resource(document.get("event_resource"), event_type),
     )
+
+
+def resource_of(event_type: str) -> str:
+    """Invoice.Closed → Invoice; Class.Booking.NoShow → Class.Booking."""
+    return event_type.rsplit(".", 1)[0]
+
+
+def _resource(declared: Any, event_type: str) -> str:
+    if isinstance(declared, str) and contract.EVENT_TYPE.fullmatch(declared):
+        return declared
+    return resource_of(event_type)
 
 
 def _id_text(value: Any) -> str | None:

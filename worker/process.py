@@ -8,14 +8,15 @@ delivery so that only the guilty one is dead.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import psycopg
 import psycopg_pool
 
-from worker import envelope, events, store
+from worker import envelope, events, store, tables
 from zenoti_ingest import contract, db, errors, logs
 
 log = logs.get_logger(__name__)
@@ -23,7 +24,6 @@ log = logs.get_logger(__name__)
 # Status of a delivery whose ingest id was archived before: the stream handed its entry out
 # again (a crash between commit and acknowledgement). It is settled; nothing is written.
 ALREADY_ARCHIVED = "already_archived"
-_EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,7 @@ class Prepared:
     attempts: int
     received_at: datetime
     event: envelope.Event | None = None
-    rows: events.Rows = field(default_factory=dict)
+    projected: events.Projected | None = None
     rejection: errors.DeliveryRejected | None = None
 
     def archive_row(self, status: str) -> store.ArchiveRow:
@@ -67,15 +67,17 @@ def prepare(delivery: contract.Delivery, attempts: int) -> Prepared:
         event = envelope.open_delivery(delivery)
     except errors.DeliveryRejected as exc:
         return dataclasses.replace(item, rejection=exc)
+    applied = events.Applied(event.event_type, event.event_timestamp, item.received_at,
+                             delivery.ingest_id)
     try:
-        rows = events.rows_for(event, delivery, item.received_at)
+        projected = events.project(event, applied)
     except errors.DeliveryRejected as exc:
         return dataclasses.replace(item, event=event, rejection=exc)
-    return dataclasses.replace(item, event=event, rows=rows)
+    return dataclasses.replace(item, event=event, projected=projected)
 
 
 def reject(item: Prepared, rejection: errors.DeliveryRejected) -> Prepared:
-    return dataclasses.replace(item, rows={}, rejection=rejection)
+    return dataclasses.replace(item, projected=None, rejection=rejection)
 
 
 def write(pool: psycopg_pool.ConnectionPool, items: list[Prepared]) -> dict[str, str]:
@@ -107,7 +109,8 @@ def apply(conn: psycopg.Connection, items: list[Prepared]) -> dict[str, str]:
     repeats = [i for i in good if i.delivery.ingest_id not in archived]
     duplicates = store.insert_deliveries(conn, [i.archive_row("duplicate") for i in repeats])
     applied = [i for i in good if i.delivery.ingest_id in archived]
-    for table, rows in _newest_per_key(applied).items():
+    store.insert_events(conn, [_event_row(i) for i in applied])
+    for table, rows in _newest_per_key(applied):
         store.upsert(conn, table, rows)
     statuses = {}
     for item in items:
@@ -121,29 +124,39 @@ def apply(conn: psycopg.Connection, items: list[Prepared]) -> dict[str, str]:
     return statuses
 
 
-def _newest_per_key(items: Iterable[Prepared]) -> dict[str, list[dict]]:
-    """Per table, one row per key (the first column): the newest, in the order the upsert uses,
-    sorted by key so that concurrent batches lock rows in the same order."""
+def _event_row(item: Prepared) -> store.EventRow:
+    event, projected = item.event, item.projected
+    return store.EventRow(
+        delivery_id=event.delivery_id,
+        event_id=event.event_id,
+        event_type=event.event_type,
+        resource=event.resource,
+        entity_id=projected.entity_id,
+        center_id=projected.center_id,
+        event_timestamp=event.event_timestamp,
+        ingest_id=item.delivery.ingest_id,
+        received_at=item.received_at,
+        data=json.dumps(event.data, ensure_ascii=False),
+    )
+
+
+def _newest_per_key(items: Iterable[Prepared]) -> list[tuple[tables.Table, list[dict]]]:
+    """Per table, one row per key, the newest; grouped by the columns they carry (an upsert
+    statement each) and sorted by key, so that concurrent batches lock rows in one order."""
     newest: dict[str, dict] = {}
     for item in items:
-        for table, rows in item.rows.items():
-            kept = newest.setdefault(table, {})
+        for name, rows in item.projected.rows.items():
+            table, kept = tables.TABLES[name], newest.setdefault(name, {})
             for row in rows:
-                key = next(iter(row.values()))
-                if key not in kept or _order(row) > _order(kept[key]):
+                key = row[table.key]
+                if key not in kept or table.order(row) > table.order(kept[key]):
                     kept[key] = row
-    return {table: [kept[k] for k in sorted(kept)] for table, kept in newest.items()}
-
-
-def _order(row: dict) -> tuple:
-    """The same order as the upsert's WHERE clause."""
-    progress = row.get("progress")
-    return (
-        row["last_event_at"] or _EARLIEST,
-        -1 if progress is None else progress,
-        row["last_received_at"],
-        row["last_ingest_id"],
-    )
+    groups: dict[tuple[str, tuple[str, ...]], list[dict]] = {}
+    for name, kept in newest.items():
+        for key in sorted(kept):
+            row = kept[key]
+            groups.setdefault((name, tuple(row)), []).append(row)
+    return [(tables.TABLES[name], rows) for (name, _), rows in groups.items()]
 
 
 def _log_outcomes(items: list[Prepared], statuses: dict[str, str]) -> None:

@@ -9,7 +9,9 @@ from typing import Any
 
 import psycopg
 
+from worker import tables
 from zenoti_ingest import sql
+from zenoti_ingest.sql import upserts
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,21 +31,45 @@ class ArchiveRow:
     body: bytes
 
 
-_ARCHIVE_COLUMNS = tuple(f.name for f in fields(ArchiveRow))
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """An `events` row; `data` is the event's data object as JSON text."""
+
+    delivery_id: str
+    event_id: str | None
+    event_type: str
+    resource: str
+    entity_id: str | None
+    center_id: Any
+    event_timestamp: datetime | None
+    ingest_id: str
+    received_at: datetime
+    data: str
 
 
 def insert_deliveries(conn: psycopg.Connection, rows: Sequence[ArchiveRow]) -> set[str]:
     """Archive rows; the ingest ids actually inserted (see the query for what is skipped)."""
     if not rows:
         return set()
-    params = {col: [getattr(r, col) for r in rows] for col in _ARCHIVE_COLUMNS}
-    cursor = conn.execute(sql.queries["insert_deliveries"], params)
+    cursor = conn.execute(sql.queries["insert_deliveries"], _arrays(rows, ArchiveRow))
     return {str(row[0]) for row in cursor}
 
 
-def upsert(conn: psycopg.Connection, table: str, rows: Sequence[dict[str, Any]]) -> None:
-    """Upsert a batch of current-state rows, one per key, with the table's named query."""
+def insert_events(conn: psycopg.Connection, rows: Sequence[EventRow]) -> None:
+    if rows:
+        conn.execute(sql.queries["insert_events"], _arrays(rows, EventRow))
+
+
+def upsert(conn: psycopg.Connection, table: tables.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Upsert current-state rows that all carry the same columns, newest wins per key."""
     if not rows:
         return
-    params = {col: [r[col] for r in rows] for col in rows[0]}
-    conn.execute(sql.queries[f"upsert_{table}"], params)
+    columns = list(rows[0])
+    types = upserts.column_types(conn, table.name, columns)
+    statement = upserts.upsert(table.name, table.key, table.rank, columns, types)
+    conn.execute(statement, {c: [r[c] for r in rows] for c in columns})
+
+
+def _arrays(rows: Sequence[Any], kind: type) -> dict[str, list[Any]]:
+    """Rows of a dataclass as {column: [values]}, the shape `unnest` takes."""
+    return {f.name: [getattr(r, f.name) for r in rows] for f in fields(kind)}

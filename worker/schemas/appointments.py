@@ -97,5 +97,10 @@ class AppointmentGroupEventSchema(Schema):
         return AppointmentGroupEvent(**{**data, "appointments": tuple(data["appointments"])})
 
 
+def columns(appointment: Appointment) -> dict[str, Any]:
+    """An appointment's fields as `appointments` columns."""
+    return {name: getattr(appointment, name) for name in Appointment.__slots__}
+
+
 # Built once: schema objects are reused for every event (building one costs more than a load).
 APPOINTMENT_GROUP_EVENT = AppointmentGroupEventSchema()
