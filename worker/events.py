@@ -1,107 +1,64 @@
-"""The table from Zenoti event type to schema and projection: adding an event type is one line
-in HANDLERS (plus its schema and its table's migration)."""
+"""From Zenoti event type to schema and projection, gathered from the resource modules.
+
+Adding an event type: its schema and projection in worker/schemas/<resource>.py, one line in
+that module's HANDLERS, and a migration for its table.
+"""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Iterator
 from typing import Any
 
-from marshmallow import Schema, ValidationError
+from marshmallow import ValidationError
 
-from worker import envelope
-from worker.schemas import appointments
+from worker import envelope, projection
+from worker.schemas import (
+    appointment_groups,
+    appointments,
+    classes,
+    employees,
+    guests,
+    invoices,
+    memberships,
+    packages,
+)
 from zenoti_ingest import errors
 
+# Every resource module, each with its TABLES and its HANDLERS (event type → schema, projection).
+RESOURCES = (
+    appointments,
+    appointment_groups,
+    invoices,
+    guests,
+    employees,
+    classes,
+    memberships,
+    packages,
+)
 
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """Where an event came from; stamped on every current-state row it writes."""
-
-    event_type: str
-    event_at: datetime | None
-    received_at: datetime
-    ingest_id: str
-
-    def stamp(self) -> dict[str, Any]:
-        return {
-            "last_event_type": self.event_type,
-            "last_event_at": self.event_at,
-            "last_received_at": self.received_at,
-            "last_ingest_id": self.ingest_id,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Projected:
-    """What an event writes: its `events` row's entity and center, and current-state rows
-    ({table: [{column: value}]}, each row carrying the table's key)."""
-
-    entity_id: str | None
-    center_id: uuid.UUID | None
-    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-
-Projection = Callable[[Any, Applied], Projected]
-
-
-@dataclass(frozen=True, slots=True)
-class Handler:
-    schema: Schema
-    project: Projection
-
-
-def _appointments(status: str) -> Projection:
-    def project(group: appointments.AppointmentGroupEvent, applied: Applied) -> Projected:
-        shared = {
-            "appointment_group_id": group.appointment_group_id,
-            "invoice_id": group.invoice_id,
-            "invoice_number": group.invoice_number,
-            "center_id": group.center_id,
-            "status": status,
-            **applied.stamp(),
-        }
-        rows = [{**appointments.columns(a), **shared} for a in group.appointments]
-        return Projected(_text(group.appointment_group_id), group.center_id,
-                         {"appointments": rows})
-
-    return project
-
-
-HANDLERS: dict[str, Handler] = {
-    "Appointment.Started": Handler(appointments.APPOINTMENT_GROUP_EVENT,
-                                   _appointments("started")),
-    "Appointment.Completed": Handler(appointments.APPOINTMENT_GROUP_EVENT,
-                                     _appointments("completed")),
+HANDLERS: dict[str, projection.Handler] = {
+    event_type: handler for module in RESOURCES for event_type, handler in module.HANDLERS.items()
+}
+TABLES: dict[str, projection.Table] = {
+    table.name: table for module in RESOURCES for table in module.TABLES
 }
 
 
-def project(event: envelope.Event, applied: Applied) -> Projected:
+def project(event: envelope.Event, applied: projection.Applied) -> projection.Projected:
     """Validate the event's data and project it; SchemaMismatch when it does not fit.
 
     A type nobody handles yet is kept in `events` only, to be projected by a later reprocess.
     """
     handler = HANDLERS.get(event.event_type)
     if handler is None:
-        return Projected(_text(event.data.get("id")), _guid(event.data.get("center_id")))
+        return projection.Projected(
+            projection.text(event.data.get("id")), projection.guid(event.data.get("center_id"))
+        )
     try:
         record = handler.schema.load(event.data)
     except ValidationError as exc:
         raise errors.SchemaMismatch(describe(exc.messages, event.data)) from None
     return handler.project(record, applied)
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None or isinstance(value, dict | list | bool) else str(value)
-
-
-def _guid(value: Any) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
 
 
 _MISSING = object()

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import psycopg
 import psycopg_pool
 
-from worker import envelope, events, store, tables
+from worker import envelope, events, projection, store
 from zenoti_ingest import contract, db, errors, logs
 
 log = logs.get_logger(__name__)
@@ -34,7 +34,7 @@ class Prepared:
     attempts: int
     received_at: datetime
     event: envelope.Event | None = None
-    projected: events.Projected | None = None
+    projected: projection.Projected | None = None
     rejection: errors.DeliveryRejected | None = None
 
     def archive_row(self, status: str) -> store.ArchiveRow:
@@ -67,7 +67,7 @@ def prepare(delivery: contract.Delivery, attempts: int) -> Prepared:
         event = envelope.open_delivery(delivery)
     except errors.DeliveryRejected as exc:
         return dataclasses.replace(item, rejection=exc)
-    applied = events.Applied(event.event_type, event.event_timestamp, item.received_at,
+    applied = projection.Applied(event.event_type, event.event_timestamp, item.received_at,
                              delivery.ingest_id)
     try:
         projected = events.project(event, applied)
@@ -140,13 +140,13 @@ def _event_row(item: Prepared) -> store.EventRow:
     )
 
 
-def _newest_per_key(items: Iterable[Prepared]) -> list[tuple[tables.Table, list[dict]]]:
+def _newest_per_key(items: Iterable[Prepared]) -> list[tuple[projection.Table, list[dict]]]:
     """Per table, one row per key, the newest; grouped by the columns they carry (an upsert
     statement each) and sorted by key, so that concurrent batches lock rows in one order."""
     newest: dict[str, dict] = {}
     for item in items:
         for name, rows in item.projected.rows.items():
-            table, kept = tables.TABLES[name], newest.setdefault(name, {})
+            table, kept = events.TABLES[name], newest.setdefault(name, {})
             for row in rows:
                 key = row[table.key]
                 if key not in kept or table.order(row) > table.order(kept[key]):
@@ -156,7 +156,7 @@ def _newest_per_key(items: Iterable[Prepared]) -> list[tuple[tables.Table, list[
         for key in sorted(kept):
             row = kept[key]
             groups.setdefault((name, tuple(row)), []).append(row)
-    return [(tables.TABLES[name], rows) for (name, _), rows in groups.items()]
+    return [(events.TABLES[name], rows) for (name, _), rows in groups.items()]
 
 
 def _log_outcomes(items: list[Prepared], statuses: dict[str, str]) -> None:

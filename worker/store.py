@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from worker import tables
+from worker import projection
 from zenoti_ingest import sql
 from zenoti_ingest.sql import upserts
 
@@ -60,7 +60,9 @@ def insert_events(conn: psycopg.Connection, rows: Sequence[EventRow]) -> None:
         conn.execute(sql.queries["insert_events"], _arrays(rows, EventRow))
 
 
-def upsert(conn: psycopg.Connection, table: tables.Table, rows: Sequence[dict[str, Any]]) -> None:
+def upsert(
+    conn: psycopg.Connection, table: projection.Table, rows: Sequence[dict[str, Any]]
+) -> None:
     """Upsert current-state rows that all carry the same columns, newest wins per key."""
     if not rows:
         return

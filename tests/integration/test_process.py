@@ -7,25 +7,14 @@ import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import psycopg
 import pytest
 
 from tests.fixtures import samples
+from tests.fixtures.database import delivery, fetch, write
 from worker import process
-from zenoti_ingest import contract, db
 
 STARTED_AT = "2022-02-21T18:31:00.0000001Z"
 COMPLETED_AT = "2022-02-21T19:31:00.1234567Z"
-
-
-@pytest.fixture
-def pool(settings):
-    with db.create_pool(settings) as pool:
-        yield pool
-
-
-def delivery(body: bytes, hint: str = "", received_us: int = 1_700_000_000_000_000):
-    return contract.Delivery(str(uuid.uuid4()), received_us, hint, body)
 
 
 def appointment_event(event_type: str, delivery_id: str, timestamp: str, **changes) -> bytes:
@@ -33,15 +22,6 @@ def appointment_event(event_type: str, delivery_id: str, timestamp: str, **chang
     data = samples.repaired_json(page)
     data["appointments"][0].update(changes)
     return samples.envelope(event_type, data, delivery_id, timestamp)
-
-
-def write(pool, *deliveries: contract.Delivery) -> dict[str, str]:
-    return process.write(pool, [process.prepare(d, 1) for d in deliveries])
-
-
-def fetch(url: str, query: str) -> list[tuple]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(query).fetchall()
 
 
 def test_delivery_archived_byte_for_byte_and_upserted(pool, settings):

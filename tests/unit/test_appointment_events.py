@@ -9,16 +9,16 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.fixtures import samples
-from worker import envelope, events
+from worker import envelope, events, projection
 from zenoti_ingest import contract, errors
 
 RECEIVED = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def project(body: bytes, hint: str = "") -> events.Projected:
+def project(body: bytes, hint: str = "") -> projection.Projected:
     delivery = contract.Delivery("01900000-0000-7000-8000-000000000001", 0, hint, body)
     event = envelope.open_delivery(delivery)
-    applied = events.Applied(event.event_type, event.event_timestamp, RECEIVED,
+    applied = projection.Applied(event.event_type, event.event_timestamp, RECEIVED,
                              delivery.ingest_id)
     return events.project(event, applied)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
 
+from worker import projection
 from worker.schemas import fields as zf
 
 
@@ -104,3 +105,29 @@ def columns(appointment: Appointment) -> dict[str, Any]:
 
 # Built once: schema objects are reused for every event (building one costs more than a load).
 APPOINTMENT_GROUP_EVENT = AppointmentGroupEventSchema()
+
+
+def _project(status: str) -> projection.Projection:
+    def project(group: AppointmentGroupEvent, applied: projection.Applied) -> projection.Projected:
+        shared = {
+            "appointment_group_id": group.appointment_group_id,
+            "invoice_id": group.invoice_id,
+            "invoice_number": group.invoice_number,
+            "center_id": group.center_id,
+            "status": status,
+            **applied.stamp(),
+        }
+        rows = [{**columns(a), **shared} for a in group.appointments]
+        return projection.Projected(
+            projection.text(group.appointment_group_id), group.center_id, {"appointments": rows}
+        )
+
+    return project
+
+
+TABLES = (projection.Table("appointments", key="appointment_id", rank="progress"),)
+
+HANDLERS = {
+    "Appointment.Started": projection.Handler(APPOINTMENT_GROUP_EVENT, _project("started")),
+    "Appointment.Completed": projection.Handler(APPOINTMENT_GROUP_EVENT, _project("completed")),
+}

@@ -45,6 +45,15 @@ class Text(fields.Field):
         raise ValidationError("Not a valid string.")
 
 
+class Money(fields.Decimal):
+    """An amount as sent (a JSON number or numeric string), exact: loads as Decimal, never float.
+    NaN and infinities are refused; null loads as None."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("load_default", None)
+        super().__init__(allow_nan=False, allow_none=True, **kwargs)
+
+
 class LocalDateTime(fields.Field):
     """A business time with no offset (centre-local): kept exactly as sent, never shifted."""
 

@@ -1,0 +1,88 @@
+"""What a resource module declares: its tables, and per event type a schema and a projection."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import Schema
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """Where an event came from; stamped on every current-state row it writes."""
+
+    event_type: str
+    event_at: datetime | None
+    received_at: datetime
+    ingest_id: str
+
+    def stamp(self) -> dict[str, Any]:
+        """The bookkeeping columns every current-state table has."""
+        return {
+            "last_event_type": self.event_type,
+            "last_event_at": self.event_at,
+            "last_received_at": self.received_at,
+            "last_ingest_id": self.ingest_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Projected:
+    """What an event writes: its `events` row's entity and center, and current-state rows
+    ({table: [{column: value}]}, each row carrying the table's key and Applied.stamp())."""
+
+    entity_id: str | None
+    center_id: uuid.UUID | None
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+Projection = Callable[[Any, Applied], Projected]
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    """An event type's schema (built once) and what its loaded record writes."""
+
+    schema: Schema
+    project: Projection
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A current-state table: its key, and what orders two events besides their time."""
+
+    name: str
+    key: str
+    # A column that orders two events with the same event time (or none, for bare bodies),
+    # before receipt time: appointments use Zenoti's appointment_progress.
+    rank: str | None = None
+
+    def order(self, row: dict[str, Any]) -> tuple:
+        """Newest last: the same order as the upsert's WHERE clause (sql/upserts.py)."""
+        rank = row.get(self.rank) if self.rank else None
+        return (
+            row["last_event_at"] or _EARLIEST,
+            -1 if rank is None else rank,
+            row["last_received_at"],
+            row["last_ingest_id"],
+        )
+
+
+def text(value: Any) -> str | None:
+    """An id of any JSON scalar type as text (ids are integers in some events, strings in
+    others); None for null, objects and arrays."""
+    return None if value is None or isinstance(value, dict | list | bool) else str(value)
+
+
+def guid(value: Any) -> uuid.UUID | None:
+    """A GUID if the value is one, else None (for best-effort columns of the event log)."""
+    try:
+        return uuid.UUID(value) if isinstance(value, str) else None
+    except ValueError:
+        return None

@@ -1,0 +1,9 @@
+"""Employee.Created, Updated and Deleted."""
+
+from __future__ import annotations
+
+from worker import projection
+
+TABLES: tuple[projection.Table, ...] = ()
+
+HANDLERS: dict[str, projection.Handler] = {}

@@ -1,0 +1,9 @@
+"""Guest.Created, Updated, Deleted and Merged."""
+
+from __future__ import annotations
+
+from worker import projection
+
+TABLES: tuple[projection.Table, ...] = ()
+
+HANDLERS: dict[str, projection.Handler] = {}

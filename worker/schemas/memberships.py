@@ -1,0 +1,9 @@
+"""Guest membership events: Created, Freeze, Unfreeze, Cancelled, Reinstate."""
+
+from __future__ import annotations
+
+from worker import projection
+
+TABLES: tuple[projection.Table, ...] = ()
+
+HANDLERS: dict[str, projection.Handler] = {}
