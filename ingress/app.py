@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ingress import enqueue, handlers, responses
-from zenoti_ingest import contract, logs
+from ingress import auth, enqueue, handlers, responses
+from zenoti_ingest import contract, errors, logs
 from zenoti_ingest import settings as settings_module
 from zenoti_ingest.settings import Settings
 
@@ -14,24 +14,29 @@ WEBHOOK_PATH = "/webhooks/zenoti"
 WEBHOOK_METHODS = ("POST", "PUT", "PATCH")  # whoever configures the webhook picks the verb
 PROBE_METHODS = ("GET", "HEAD")
 
+log = logs.get_logger(__name__)
+
 WsgiApp = Callable[[dict[str, Any], responses.StartResponse], Iterable[bytes]]
 
 
 def create_app(settings: Settings) -> WsgiApp:
     """The ingress WSGI app; holds one Redis connection pool for the process."""
     enqueuer = enqueue.Enqueuer(settings)
+    verifiers = auth.verifiers(settings)
+    _check_authentication(settings, verifiers)
     prefix = WEBHOOK_PATH + "/"
 
     def app(environ: dict[str, Any], start_response: responses.StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ["REQUEST_METHOD"]
         if path == WEBHOOK_PATH or path.startswith(prefix):
-            hint = path[len(prefix):] if path != WEBHOOK_PATH else ""
-            if hint and not contract.EVENT_TYPE.fullmatch(hint):
+            source, hint = split_webhook_path(path[len(prefix):])
+            if source not in verifiers or (hint and not contract.EVENT_TYPE.fullmatch(hint)):
                 return responses.not_found(start_response)
             if method not in WEBHOOK_METHODS:
                 return responses.method_not_allowed(start_response, WEBHOOK_METHODS)
-            return handlers.receive(environ, start_response, settings, enqueuer, hint)
+            return handlers.receive(environ, start_response, settings, enqueuer,
+                                    handlers.Route(source, hint, verifiers[source]))
         if path == "/healthz":
             if method not in PROBE_METHODS:
                 return responses.method_not_allowed(start_response, PROBE_METHODS)
@@ -43,6 +48,31 @@ def create_app(settings: Settings) -> WsgiApp:
         return responses.not_found(start_response)
 
     return app
+
+
+def split_webhook_path(rest: str) -> tuple[str, str]:
+    """What follows /webhooks/zenoti/: "@east/Appointment.Started" → ("east", "Appointment.
+    Started"); "Appointment.Started" → ("", ...), the default source."""
+    if rest.startswith("@"):
+        source, _, hint = rest[1:].partition("/")
+        return source, hint
+    return "", rest
+
+
+def _check_authentication(settings: Settings, verifiers: dict[str, auth.Verifier | None]) -> None:
+    """No secret for a source: fatal with ZENOTI_INGEST_REQUIRE_SIGNATURE=1, else said loudly."""
+    open_sources = [source or "(default)" for source, v in verifiers.items() if v is None]
+    if not open_sources:
+        return
+    if settings.require_signature:
+        raise errors.ConfigError(
+            "ZENOTI_INGEST_REQUIRE_SIGNATURE is set but these sources have no secret: "
+            f"{', '.join(open_sources)} (set ZENOTI_INGEST_WEBHOOK_SECRETS, or "
+            "ZENOTI_INGEST_SOURCE_<NAME>_WEBHOOK_SECRETS)"
+        )
+    log.warning("deliveries_not_authenticated", sources=open_sources,
+                hint="anyone who can reach the ingress can post deliveries; set "
+                     "ZENOTI_INGEST_WEBHOOK_SECRETS and ZENOTI_INGEST_REQUIRE_SIGNATURE=1")
 
 
 def create_app_from_env() -> WsgiApp:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import redis
 
 from zenoti_ingest import contract, errors
@@ -13,6 +15,7 @@ class Enqueuer:
 
     def __init__(self, settings: Settings) -> None:
         self._stream = settings.stream_key
+        self._counters = settings.counters_key
         self._redis = redis.Redis.from_url(
             settings.redis_url,
             socket_timeout=settings.enqueue_timeout_seconds,
@@ -26,6 +29,11 @@ class Enqueuer:
             self._redis.xadd(self._stream, delivery.to_fields())
         except redis.RedisError as exc:  # down, timed out, OOM under noeviction, read-only
             raise errors.EnqueueFailed(f"redis: {type(exc).__name__}") from exc
+
+    def count(self, counter: str) -> None:
+        """Add one to a shared counter (pings, unauthenticated); best effort, never raises."""
+        with contextlib.suppress(redis.RedisError):
+            self._redis.hincrby(self._counters, counter, 1)
 
     def ready(self) -> bool:
         """Does the broker answer right now?"""

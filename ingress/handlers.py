@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from ingress import enqueue, responses
+from ingress import auth, enqueue, responses
 from zenoti_ingest import contract, errors, logs
 from zenoti_ingest.settings import Settings
 
@@ -16,6 +17,15 @@ _CHUNK = 65_536
 
 class BodyTooLarge(Exception):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What the URL said: the source, the event type (if any), and the source's verifier."""
+
+    source: str
+    path_hint: str
+    verifier: auth.Verifier | None
 
 
 def read_body(environ: dict[str, Any], limit: int) -> bytes:
@@ -45,7 +55,7 @@ def receive(
     start_response: responses.StartResponse,
     settings: Settings,
     enqueuer: enqueue.Enqueuer,
-    path_hint: str,
+    route: Route,
 ) -> list[bytes]:
     try:
         body = read_body(environ, settings.max_body_bytes)
@@ -55,17 +65,24 @@ def receive(
     except ValueError:  # a Content-Length that is not a number
         return responses.send(start_response, 400, {"error": "bad_content_length"})
     if not body:
-        # Zenoti's "test" button posts an empty body: answer so the setup check passes, keep
-        # nothing (there is nothing to keep).
-        log.info("ping_received", path_hint=path_hint)
+        # Zenoti's "test" button posts an empty, unsigned body: answer so the setup check
+        # passes, keep nothing (there is nothing to keep).
+        log.info("ping_received", source=route.source, path_hint=route.path_hint)
+        enqueuer.count("pings")
         return responses.send(start_response, 200, {"ping": True})
-    delivery = contract.Delivery.accept(body, path_hint)
+    if route.verifier is not None and not route.verifier.verify(body, environ):
+        log.warning("delivery_unauthenticated", source=route.source, path_hint=route.path_hint,
+                    body_bytes=len(body))
+        enqueuer.count("unauthenticated")
+        return responses.send(start_response, 401, {"error": "unauthenticated"})
+    delivery = contract.Delivery.accept(body, route.path_hint, route.source)
     try:
         enqueuer.publish(delivery)
     except errors.EnqueueFailed as exc:
         log.error("delivery_enqueue_failed", ingest_id=delivery.ingest_id, reason=str(exc))
         return responses.unavailable(start_response, RETRY_AFTER_SECONDS)
-    log.debug("delivery_enqueued", ingest_id=delivery.ingest_id, path_hint=path_hint)
+    log.debug("delivery_enqueued", ingest_id=delivery.ingest_id, source=route.source,
+              path_hint=route.path_hint)
     return responses.accepted(start_response, delivery.ingest_id)
 
 

@@ -12,6 +12,7 @@ _STATUS_LINES = {
     200: "200 OK",
     202: "202 Accepted",
     400: "400 Bad Request",
+    401: "401 Unauthorized",
     404: "404 Not Found",
     405: "405 Method Not Allowed",
     413: "413 Content Too Large",

@@ -32,9 +32,9 @@ class Event:
 
 
 def body_hash(delivery: contract.Delivery) -> str:
-    """The delivery id of a body without an envelope: the same body on the same path repeats it."""
-    digest = hashlib.sha256(delivery.path_hint.encode())
-    digest.update(b"\n")
+    """The delivery id of a body without an envelope: the same body on the same path repeats it
+    (per source: two organizations may send the same bytes)."""
+    digest = hashlib.sha256(f"{delivery.source}\n{delivery.path_hint}\n".encode())
     digest.update(delivery.body)
     return "sha256:" + digest.hexdigest()
 

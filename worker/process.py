@@ -42,6 +42,7 @@ class Prepared:
         return store.ArchiveRow(
             ingest_id=self.delivery.ingest_id,
             received_at=self.received_at,
+            source=self.delivery.source,
             delivery_id=event.delivery_id if event else envelope.body_hash(self.delivery),
             event_type=event.event_type if event else (self.delivery.path_hint or None),
             path_hint=self.delivery.path_hint,

@@ -20,6 +20,7 @@ class ArchiveRow:
 
     ingest_id: str
     received_at: datetime
+    source: str
     delivery_id: str
     event_type: str | None
     path_hint: str

@@ -24,6 +24,7 @@ _INGEST_ID = b"ingest_id"
 _RECEIVED_AT = b"received_at_us"
 _PATH_HINT = b"path_hint"
 _BODY = b"body"
+_SOURCE = b"source"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,25 +35,30 @@ class Delivery:
     received_at_us: int  # microseconds since the epoch, UTC
     path_hint: str  # the event type named by the URL, or "" when the URL names none
     body: bytes
+    source: str = ""  # the named source (/webhooks/zenoti/@<source>/...), "" for the default
 
     @classmethod
-    def accept(cls, body: bytes, path_hint: str) -> Delivery:
+    def accept(cls, body: bytes, path_hint: str, source: str = "") -> Delivery:
         """Stamp a new delivery with a time-ordered ingest id and the receive time."""
         return cls(
             ingest_id=str(uuid_utils.uuid7()),
             received_at_us=time.time_ns() // 1000,
             path_hint=path_hint,
             body=body,
+            source=source,
         )
 
     def to_fields(self) -> dict[bytes, bytes | str | int]:
         """The stream entry's fields (XADD)."""
-        return {
+        fields: dict[bytes, bytes | str | int] = {
             _INGEST_ID: self.ingest_id,
             _RECEIVED_AT: self.received_at_us,
             _PATH_HINT: self.path_hint,
             _BODY: self.body,
         }
+        if self.source:
+            fields[_SOURCE] = self.source
+        return fields
 
     @classmethod
     def from_fields(cls, fields: Mapping[bytes, bytes]) -> Delivery:
@@ -62,4 +68,5 @@ class Delivery:
             received_at_us=int(fields[_RECEIVED_AT]),
             path_hint=fields.get(_PATH_HINT, b"").decode(),
             body=fields[_BODY],
+            source=fields.get(_SOURCE, b"").decode(),
         )

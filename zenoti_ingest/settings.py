@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from zenoti_ingest import errors
 
 PREFIX = "ZENOTI_INGEST_"
+SIGNATURE_SCHEMES = ("zenoti-hmac", "standard-webhooks")
+_SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,13 @@ class Settings:
     host: str = "0.0.0.0"  # the ingress listens here
     port: int = 8000
     max_body_bytes: int = 1_048_576  # larger bodies get 413
+    # {source: secrets}; "" is the default source (/webhooks/zenoti/...), others are named
+    # sources (/webhooks/zenoti/@<source>/...). No secret: deliveries are not authenticated.
+    webhook_secrets: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {"": ()})
+    signature_scheme: str = "zenoti-hmac"
+    signature_header: str = "zenoti-webhook-signature"
+    signature_algorithm: str = "sha256"
+    require_signature: bool = False  # production: a source without a secret is fatal
     # Every Redis key we own starts with this, so several deployments (or test runs) can share
     # one Redis database.
     redis_prefix: str = "zenoti_ingest"
@@ -52,6 +62,15 @@ class Settings:
             host=env.get(PREFIX + "HOST", cls.host),
             port=_int(env, "PORT", cls.port, minimum=1),
             max_body_bytes=_int(env, PREFIX + "MAX_BODY_BYTES", cls.max_body_bytes, minimum=1),
+            webhook_secrets=_webhook_secrets(env),
+            signature_scheme=_choice(
+                env, PREFIX + "SIGNATURE_SCHEME", cls.signature_scheme, SIGNATURE_SCHEMES
+            ),
+            signature_header=env.get(PREFIX + "SIGNATURE_HEADER", cls.signature_header).lower(),
+            signature_algorithm=env.get(
+                PREFIX + "SIGNATURE_ALGORITHM", cls.signature_algorithm
+            ).lower(),
+            require_signature=_bool(env, PREFIX + "REQUIRE_SIGNATURE", cls.require_signature),
             redis_prefix=env.get(PREFIX + "REDIS_PREFIX", cls.redis_prefix),
             enqueue_timeout_seconds=_float(
                 env, PREFIX + "ENQUEUE_TIMEOUT_SECONDS", cls.enqueue_timeout_seconds
@@ -89,6 +108,11 @@ class Settings:
         return f"{self.redis_prefix}:deliveries"
 
     @property
+    def counters_key(self) -> str:
+        """A Redis hash of counters the ingress keeps (pings, unauthenticated requests)."""
+        return f"{self.redis_prefix}:counters"
+
+    @property
     def consumer_group(self) -> str:
         return f"{self.redis_prefix}:workers"
 
@@ -97,6 +121,36 @@ class Settings:
 def get_settings() -> Settings:
     """The process's settings, read from the environment on first use."""
     return Settings.from_env()
+
+
+def _webhook_secrets(env: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """The default source's secrets, and each named source's (ZENOTI_INGEST_SOURCES lists them;
+    ZENOTI_INGEST_SOURCE_<NAME>_WEBHOOK_SECRETS holds each one's)."""
+    secrets = {"": _list(env.get(PREFIX + "WEBHOOK_SECRETS", ""))}
+    for source in _list(env.get(PREFIX + "SOURCES", "")):
+        if not _SOURCE_NAME.fullmatch(source):
+            raise errors.ConfigError(
+                f"{PREFIX}SOURCES: {source!r} is not a source name (lowercase letters, digits,"
+                " - and _; at most 40)"
+            )
+        name = f"{PREFIX}SOURCE_{source.upper().replace('-', '_')}_WEBHOOK_SECRETS"
+        secrets[source] = _list(env.get(name, ""))
+    return secrets
+
+
+def _list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise errors.ConfigError(f"{name} must be 1 or 0 (true or false), got {raw!r}")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:

@@ -3,17 +3,17 @@
 -- an entry again after a crash) is skipped; so is a 'processed' row whose delivery_id already
 -- has a processed row (a redelivery): the caller archives those again as 'duplicate'.
 -- Sorted by delivery id so that concurrent batches take index locks in one order.
-INSERT INTO webhook_events (ingest_id, received_at, delivery_id, event_type, path_hint,
+INSERT INTO webhook_events (ingest_id, received_at, source, delivery_id, event_type, path_hint,
                             event_timestamp, status, failure_class, error, attempts, body,
                             processed_at)
-SELECT ingest_id, received_at, delivery_id, event_type, path_hint, event_timestamp, status,
-       failure_class, error, attempts, body, now()
-FROM unnest(%(ingest_id)s::uuid[], %(received_at)s::timestamptz[], %(delivery_id)s::text[],
-            %(event_type)s::text[], %(path_hint)s::text[], %(event_timestamp)s::timestamptz[],
-            %(status)s::text[], %(failure_class)s::text[], %(error)s::text[],
-            %(attempts)s::integer[], %(body)s::bytea[])
-     AS d(ingest_id, received_at, delivery_id, event_type, path_hint, event_timestamp, status,
-          failure_class, error, attempts, body)
+SELECT ingest_id, received_at, source, delivery_id, event_type, path_hint, event_timestamp,
+       status, failure_class, error, attempts, body, now()
+FROM unnest(%(ingest_id)s::uuid[], %(received_at)s::timestamptz[], %(source)s::text[],
+            %(delivery_id)s::text[], %(event_type)s::text[], %(path_hint)s::text[],
+            %(event_timestamp)s::timestamptz[], %(status)s::text[], %(failure_class)s::text[],
+            %(error)s::text[], %(attempts)s::integer[], %(body)s::bytea[])
+     AS d(ingest_id, received_at, source, delivery_id, event_type, path_hint, event_timestamp,
+          status, failure_class, error, attempts, body)
 ORDER BY delivery_id, received_at
 ON CONFLICT DO NOTHING
 RETURNING ingest_id;
