@@ -37,7 +37,12 @@ class Prepared:
     projected: projection.Projected | None = None
     rejection: errors.DeliveryRejected | None = None
 
-    def archive_row(self, status: str) -> store.ArchiveRow:
+    def archive_row(
+        self, status: str, history: tuple[int, datetime | None] = (0, None)
+    ) -> store.ArchiveRow:
+        """Its webhook_events row; `history` is (attempts, first failure) of an earlier life
+        as a dead letter, for a replay."""
+        earlier_attempts, first_failed_at = history
         event = self.event
         return store.ArchiveRow(
             ingest_id=self.delivery.ingest_id,
@@ -50,8 +55,9 @@ class Prepared:
             status=status,
             failure_class=self.rejection.failure_class if self.rejection else None,
             error=self.rejection.reason if self.rejection else None,
-            attempts=self.attempts,
+            attempts=earlier_attempts + self.attempts,
             body=self.delivery.body,
+            first_failed_at=first_failed_at,
         )
 
 
@@ -100,23 +106,39 @@ def write(pool: psycopg_pool.ConnectionPool, items: list[Prepared]) -> dict[str,
 
 
 def apply(conn: psycopg.Connection, items: list[Prepared]) -> dict[str, str]:
-    """Archive, deduplicate by delivery id, and upsert the newest state per key."""
-    good = [i for i in items if i.rejection is None]
+    """Archive, deduplicate by delivery id, and upsert the newest state per key.
+
+    Replayed dead letters are archived afresh (a replay of one no longer dead changes
+    nothing); reprocessed deliveries keep their archive row and are projected again.
+    """
+    reprocessed = [i for i in items if i.delivery.mode == contract.REPROCESS]
+    arriving = [i for i in items if i.delivery.mode != contract.REPROCESS]
+    history = store.reopen_dead(
+        conn, [i.delivery.ingest_id for i in arriving if i.delivery.mode == contract.REPLAY]
+    )
+
+    def row(item: Prepared, status: str) -> store.ArchiveRow:
+        return item.archive_row(status, history.get(item.delivery.ingest_id, (0, None)))
+
+    good = [i for i in arriving if i.rejection is None]
     archived = store.insert_deliveries(
-        conn, [i.archive_row("processed" if i.rejection is None else "dead") for i in items]
+        conn, [row(i, "processed" if i.rejection is None else "dead") for i in arriving]
     )
     # A good delivery not archived either repeats a processed delivery id, or was archived
     # before; archived again as a duplicate, it is the first kind.
     repeats = [i for i in good if i.delivery.ingest_id not in archived]
-    duplicates = store.insert_deliveries(conn, [i.archive_row("duplicate") for i in repeats])
+    duplicates = store.insert_deliveries(conn, [row(i, "duplicate") for i in repeats])
     applied = [i for i in good if i.delivery.ingest_id in archived]
+    applied += [i for i in reprocessed if i.rejection is None]
     store.insert_events(conn, [_event_row(i) for i in applied])
     for table, rows in _newest_per_key(applied):
         store.upsert(conn, table, rows)
     statuses = {}
     for item in items:
         ingest_id = item.delivery.ingest_id
-        if ingest_id in archived:
+        if item.delivery.mode == contract.REPROCESS:
+            statuses[ingest_id] = "reprocessed" if item.rejection is None else "not_reprocessed"
+        elif ingest_id in archived:
             statuses[ingest_id] = "processed" if item.rejection is None else "dead"
         elif ingest_id in duplicates:
             statuses[ingest_id] = "duplicate"
@@ -165,8 +187,8 @@ def _log_outcomes(items: list[Prepared], statuses: dict[str, str]) -> None:
         ingest_id = item.delivery.ingest_id
         status = statuses.get(ingest_id)
         event_type = item.event.event_type if item.event else item.delivery.path_hint or None
-        if status == "dead":
-            log.warning("delivery_dead", ingest_id=ingest_id, event_type=event_type,
+        if status in ("dead", "not_reprocessed"):
+            log.warning(f"delivery_{status}", ingest_id=ingest_id, event_type=event_type,
                         failure_class=item.rejection.failure_class, reason=item.rejection.reason)
         elif status == "duplicate":
             log.info("delivery_duplicate", ingest_id=ingest_id, event_type=event_type)

@@ -30,6 +30,7 @@ class ArchiveRow:
     error: str | None
     attempts: int
     body: bytes
+    first_failed_at: datetime | None  # of an earlier life as a dead letter (replays)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,16 @@ def insert_deliveries(conn: psycopg.Connection, rows: Sequence[ArchiveRow]) -> s
         return set()
     cursor = conn.execute(sql.queries["insert_deliveries"], _arrays(rows, ArchiveRow))
     return {str(row[0]) for row in cursor}
+
+
+def reopen_dead(conn: psycopg.Connection, ingest_ids: Sequence[str]
+                ) -> dict[str, tuple[int, datetime | None]]:
+    """Remove replayed dead letters (to be archived again); {ingest_id: (attempts, first
+    failure)} of those that were still dead."""
+    if not ingest_ids:
+        return {}
+    cursor = conn.execute(sql.queries["reopen_dead"], {"ingest_ids": list(ingest_ids)})
+    return {str(ingest_id): (attempts, first) for ingest_id, attempts, first in cursor}
 
 
 def insert_events(conn: psycopg.Connection, rows: Sequence[EventRow]) -> None:

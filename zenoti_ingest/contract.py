@@ -25,6 +25,11 @@ _RECEIVED_AT = b"received_at_us"
 _PATH_HINT = b"path_hint"
 _BODY = b"body"
 _SOURCE = b"source"
+_MODE = b"mode"
+
+# How a worker treats a delivery: as it comes (live), a dead letter sent again (replay), or an
+# archived delivery projected again after a schema or mapping change (reprocess).
+LIVE, REPLAY, REPROCESS = "", "replay", "reprocess"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +41,7 @@ class Delivery:
     path_hint: str  # the event type named by the URL, or "" when the URL names none
     body: bytes
     source: str = ""  # the named source (/webhooks/zenoti/@<source>/...), "" for the default
+    mode: str = LIVE
 
     @classmethod
     def accept(cls, body: bytes, path_hint: str, source: str = "") -> Delivery:
@@ -58,6 +64,8 @@ class Delivery:
         }
         if self.source:
             fields[_SOURCE] = self.source
+        if self.mode:
+            fields[_MODE] = self.mode
         return fields
 
     @classmethod
@@ -69,4 +77,5 @@ class Delivery:
             path_hint=fields.get(_PATH_HINT, b"").decode(),
             body=fields[_BODY],
             source=fields.get(_SOURCE, b"").decode(),
+            mode=fields.get(_MODE, b"").decode(),
         )

@@ -5,21 +5,33 @@
 -- Sorted by delivery id so that concurrent batches take index locks in one order.
 INSERT INTO webhook_events (ingest_id, received_at, source, delivery_id, event_type, path_hint,
                             event_timestamp, status, failure_class, error, attempts, body,
-                            processed_at)
+                            processed_at, first_failed_at, last_failed_at)
 SELECT ingest_id, received_at, source, delivery_id, event_type, path_hint, event_timestamp,
-       status, failure_class, error, attempts, body, now()
+       status, failure_class, error, attempts, body, now(),
+       CASE WHEN status = 'dead' THEN coalesce(first_failed_at, now()) END,
+       CASE WHEN status = 'dead' THEN now() END
 FROM unnest(%(ingest_id)s::uuid[], %(received_at)s::timestamptz[], %(source)s::text[],
             %(delivery_id)s::text[], %(event_type)s::text[], %(path_hint)s::text[],
             %(event_timestamp)s::timestamptz[], %(status)s::text[], %(failure_class)s::text[],
-            %(error)s::text[], %(attempts)s::integer[], %(body)s::bytea[])
+            %(error)s::text[], %(attempts)s::integer[], %(body)s::bytea[],
+            %(first_failed_at)s::timestamptz[])
      AS d(ingest_id, received_at, source, delivery_id, event_type, path_hint, event_timestamp,
-          status, failure_class, error, attempts, body)
+          status, failure_class, error, attempts, body, first_failed_at)
 ORDER BY delivery_id, received_at
 ON CONFLICT DO NOTHING
 RETURNING ingest_id;
 
+-- reopen_dead --
+-- A replayed dead letter is archived afresh by the batch that replays it; its history
+-- (attempts, first failure) carries over. A row no longer dead (replayed twice) stays put.
+DELETE FROM webhook_events
+WHERE ingest_id = ANY(%(ingest_ids)s::uuid[]) AND status = 'dead'
+RETURNING ingest_id, attempts, first_failed_at;
+
 -- insert_events --
--- One row per distinct event; a delivery id already logged (a replay) changes nothing.
+-- One row per distinct event. A delivery's own row is refreshed when it is reprocessed (the
+-- mapping of entity and center may have changed); another delivery of the same event id is
+-- a duplicate and never gets here.
 INSERT INTO events (delivery_id, event_id, event_type, resource, entity_id, center_id,
                     event_timestamp, ingest_id, received_at, data)
 SELECT delivery_id, event_id, event_type, resource, entity_id, center_id, event_timestamp,
@@ -31,7 +43,10 @@ FROM unnest(%(delivery_id)s::text[], %(event_id)s::text[], %(event_type)s::text[
      AS e(delivery_id, event_id, event_type, resource, entity_id, center_id, event_timestamp,
           ingest_id, received_at, data)
 ORDER BY delivery_id
-ON CONFLICT (delivery_id) DO NOTHING;
+ON CONFLICT (delivery_id) DO UPDATE
+SET resource = EXCLUDED.resource, entity_id = EXCLUDED.entity_id,
+    center_id = EXCLUDED.center_id, data = EXCLUDED.data
+WHERE events.ingest_id = EXCLUDED.ingest_id;
 
 -- applied_migrations --
 SELECT version FROM schema_migrations ORDER BY version;

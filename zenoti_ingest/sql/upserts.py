@@ -37,7 +37,8 @@ def column_types(conn: psycopg.Connection, table: str, columns: Sequence[str]) -
 def upsert(table: str, key: str, rank: str | None, columns: Sequence[str],
            types: dict[str, str]) -> sql.Composed:
     """INSERT … SELECT FROM unnest(arrays) ORDER BY key ON CONFLICT DO UPDATE the given columns
-    WHERE the incoming row is newer: (event time, rank, receipt, ingest id), NULL times first."""
+    WHERE the incoming row is not older: (event time, rank, receipt, ingest id), NULL times
+    first. Equal means the same delivery again (a reprocess): it may rewrite its own row."""
     return _upsert(table, key, rank, tuple(columns), tuple(types[c] for c in columns))
 
 
@@ -64,6 +65,6 @@ def _upsert(table: str, key: str, rank: str | None, columns: tuple[str, ...],
     return sql.SQL(
         "INSERT INTO {table} AS t ({names}) SELECT {names} FROM unnest({arrays}) AS n({names}) "
         "ORDER BY {key} ON CONFLICT ({key}) DO UPDATE SET {updates}, updated_at = now() "
-        "WHERE {new} > {old}"
+        "WHERE {new} >= {old}"
     ).format(table=ident(table), names=names, arrays=arrays, key=ident(key), updates=updates,
              new=order("EXCLUDED"), old=order("t"))
