@@ -93,8 +93,9 @@ def _from_envelope(document: dict[str, Any], delivery: contract.Delivery) -> Eve
 
 
 def resource_of(event_type: str) -> str:
-    """Invoice.Closed → Invoice; Class.Booking.NoShow → Class.Booking."""
-    return event_type.rsplit(".", 1)[0]
+    """The resource as Zenoti's envelopes name it: the type's first word (Class.Booking.NoShow
+    → Class), so bare bodies and enveloped ones agree."""
+    return event_type.split(".", 1)[0]
 
 
 def _resource(declared: Any, event_type: str) -> str:
