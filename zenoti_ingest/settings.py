@@ -34,6 +34,8 @@ class Settings:
     # one Redis database.
     redis_prefix: str = "zenoti_ingest"
     enqueue_timeout_seconds: float = 2.0  # the ingress answers 503 past this; Zenoti waits 10 s
+    wait_replicas: int = 0  # >0: a 202 also means that many Redis replicas have the delivery
+    wait_timeout_ms: int = 500
     ingress_workers: int = 2
     worker_concurrency: int = 2
     # Celery node name; %h is the host name. Two workers on one host need different names.
@@ -75,6 +77,8 @@ class Settings:
             enqueue_timeout_seconds=_float(
                 env, PREFIX + "ENQUEUE_TIMEOUT_SECONDS", cls.enqueue_timeout_seconds
             ),
+            wait_replicas=_int(env, PREFIX + "WAIT_REPLICAS", cls.wait_replicas),
+            wait_timeout_ms=_int(env, PREFIX + "WAIT_TIMEOUT_MS", cls.wait_timeout_ms, minimum=1),
             ingress_workers=_int(env, PREFIX + "INGRESS_WORKERS", cls.ingress_workers, minimum=1),
             worker_concurrency=_int(
                 env, PREFIX + "WORKER_CONCURRENCY", cls.worker_concurrency, minimum=1

@@ -126,3 +126,12 @@ def test_redis_refusing_writes_gives_503(ingress):
 def test_readyz_when_redis_answers(ingress):
     _, app = ingress
     assert wsgi.call(app, "GET", "/readyz").json() == {"status": "ready"}
+
+
+def test_waiting_for_replicas_that_are_not_there_gives_503(redis_url):
+    """ZENOTI_INGEST_WAIT_REPLICAS: no 202 unless that many replicas acknowledged in time
+    (the test Redis has none)."""
+    settings = Settings(redis_url=redis_url, redis_prefix="zi_wait", wait_replicas=1,
+                        wait_timeout_ms=50)
+    app = ingress_app.create_app(settings)
+    assert wsgi.call(app, "POST", "/webhooks/zenoti", b"{}").status == 503
