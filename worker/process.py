@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 import psycopg_pool
@@ -164,22 +165,23 @@ def _event_row(item: Prepared) -> store.EventRow:
 
 
 def _newest_per_key(items: Iterable[Prepared]) -> list[tuple[projection.Table, list[dict]]]:
-    """Per table, one row per key, the newest; grouped by the columns they carry (an upsert
-    statement each) and sorted by key, so that concurrent batches lock rows in one order."""
-    newest: dict[str, dict] = {}
+    """Rows grouped by table and by the columns they carry (an upsert statement each), the
+    newest per key within a group, sorted by key so that concurrent batches lock rows in one
+    order. Groups are independent: the upsert decides each column by its own version."""
+    groups: dict[tuple[str, tuple[str, ...]], dict[Any, dict]] = {}
     for item in items:
         for name, rows in item.projected.rows.items():
-            table, kept = events.TABLES[name], newest.setdefault(name, {})
+            table = events.TABLES[name]
             for row in rows:
+                row = {**row, "version": table.version(row)}
+                kept = groups.setdefault((name, tuple(row)), {})
                 key = row[table.key]
-                if key not in kept or table.order(row) > table.order(kept[key]):
+                if key not in kept or row["version"] > kept[key]["version"]:
                     kept[key] = row
-    groups: dict[tuple[str, tuple[str, ...]], list[dict]] = {}
-    for name, kept in newest.items():
-        for key in sorted(kept):
-            row = kept[key]
-            groups.setdefault((name, tuple(row)), []).append(row)
-    return [(events.TABLES[name], rows) for (name, _), rows in groups.items()]
+    return [
+        (events.TABLES[name], [kept[k] for k in sorted(kept)])
+        for (name, _), kept in groups.items()
+    ]
 
 
 def _log_outcomes(items: list[Prepared], statuses: dict[str, str]) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from marshmallow import Schema
 
-_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +64,20 @@ class Table:
     # before receipt time: appointments use Zenoti's appointment_progress.
     rank: str | None = None
 
-    def order(self, row: dict[str, Any]) -> tuple:
-        """Newest last: the same order as the upsert's WHERE clause (sql/upserts.py)."""
+    def version(self, row: dict[str, Any]) -> str:
+        """The event's place in the order, as fixed-width hex that sorts bytewise: event time
+        (none sorts first), rank, receipt time, ingest id. Newest wins, per column."""
         rank = row.get(self.rank) if self.rank else None
         return (
-            row["last_event_at"] or _EARLIEST,
-            -1 if rank is None else rank,
-            row["last_received_at"],
-            row["last_ingest_id"],
+            f"{_micros(row['last_event_at']):016x}"
+            f"{0 if rank is None else max(0, rank + 1):08x}"
+            f"{_micros(row['last_received_at']):016x}"
+            f"{uuid.UUID(str(row['last_ingest_id'])).hex}"
         )
+
+
+def _micros(when: datetime | None) -> int:
+    return 0 if when is None else max(0, (when - _EPOCH) // _MICROSECOND)
 
 
 def text(value: Any) -> str | None:

@@ -75,12 +75,12 @@ def insert_events(conn: psycopg.Connection, rows: Sequence[EventRow]) -> None:
 def upsert(
     conn: psycopg.Connection, table: projection.Table, rows: Sequence[dict[str, Any]]
 ) -> None:
-    """Upsert current-state rows that all carry the same columns, newest wins per key."""
+    """Upsert current-state rows that all carry the same columns; newest wins per column."""
     if not rows:
         return
     columns = list(rows[0])
-    types = upserts.column_types(conn, table.name, columns)
-    statement = upserts.upsert(table.name, table.key, table.rank, columns, types)
+    catalog = upserts.columns_of(conn, table.name, columns)
+    statement = upserts.upsert(table.name, table.key, columns, catalog)
     conn.execute(statement, {c: [r[c] for r in rows] for c in columns})
 
 

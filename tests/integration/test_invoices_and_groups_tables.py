@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from tests.fixtures import samples
-from tests.fixtures.database import delivery, fetch, write
+from tests.fixtures.database import delivery, fetch, state, write
 from tests.unit import test_invoices_and_groups as pages
 
 INVOICE_ID = "7e4e1a62-5982-4b3c-b9ac-da0f122e7ae5"
@@ -50,7 +50,7 @@ def one(url: str, query: str) -> dict:
     with psycopg.connect(url) as conn:
         cursor = conn.execute(query)
         [row] = cursor.fetchall()
-        return dict(zip([c.name for c in cursor.description], row, strict=True))
+        return state(dict(zip([c.name for c in cursor.description], row, strict=True)))
 
 
 def test_group_created_lands_field_by_field(pool, settings):
@@ -281,11 +281,6 @@ def test_created_then_status_keeps_both_column_sets(pool, settings):
     assert (group["utm_source"], group["invoice_number_prefix"]) == ("facebook", "BEL1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="framework: newest-wins is per row, so an older event "
-    "of another type is dropped whole, with the columns only it carries",
-)
 def test_status_then_older_created_keeps_both_column_sets(pool, settings):
     """Out of order (Status first), the older Created's own columns should still land."""
     write(pool, delivery(group_status("s1", STATUS_AT)))
@@ -414,11 +409,6 @@ def test_bare_completed_after_created_completes(pool, settings):
     assert (status, progress) == ("completed", 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="framework: process._newest_per_key keeps one row per key "
-    "of a batch, so the columns only an older event of the batch carries are lost",
-)
 def test_created_and_status_in_one_batch_keep_both_column_sets(pool, settings):
     """Created and a newer Status in the same batch should end as they do one at a time."""
     write(pool, delivery(group_created()), delivery(group_status("s1", STATUS_AT)))

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from tests.fixtures import samples
-from tests.fixtures.database import delivery, fetch, write
+from tests.fixtures.database import delivery, fetch, state, write
 from tests.unit.test_memberships_and_packages import BROKEN_PAGES, PAGES, printed, repaired
 from zenoti_ingest import contract
 
@@ -52,7 +52,7 @@ def one_by_one(pool, *deliveries) -> None:
 def table_row(url: str, table: str, key: str, value: str) -> dict:
     """A row as JSON: comparable as a whole."""
     [(row,)] = fetch(url, f"SELECT to_jsonb(t) FROM {table} t WHERE {key} = %(v)s", {"v": value})
-    return row
+    return state(row)
 
 
 def typed_row(url: str, table: str, key: str, value: str) -> dict:
@@ -61,7 +61,7 @@ def typed_row(url: str, table: str, key: str, value: str) -> dict:
         cursor.execute(f"SELECT * FROM {table} WHERE {key} = %(v)s", {"v": value})
         names = [c.name for c in cursor.description]
         [values] = cursor.fetchall()
-    return dict(zip(names, values, strict=True))
+    return state(dict(zip(names, values, strict=True)))
 
 
 def test_membership_created_lands_field_by_field(pool, settings):
@@ -314,9 +314,6 @@ def test_status_and_the_newest_events_columns_converge_in_any_order(order, pool,
     assert row["status"] == "active" and row["last_event_type"] == "Guest.Membership.Reinstate"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "shared upsert: a row is newest-wins as a whole, so an older event arriving after a newer "
-    "one that lacks its columns (Freeze's dates, Created's guest_id) is dropped entirely"))
 def test_columns_only_older_events_carry_converge_when_they_arrive_late(pool, settings):
     """Reinstate first, then the older Created, Freeze, Unfreeze, Cancelled: the row should
     still get Created's guest id, Freeze's dates and Cancelled's reason, as in order."""
@@ -331,9 +328,6 @@ def test_columns_only_older_events_carry_converge_when_they_arrive_late(pool, se
         k: v for k, v in expected.items() if k not in compared}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "process._newest_per_key keeps only the newest row per key of a batch, so the columns "
-    "an older event of the same batch alone carries are never written"))
 def test_one_batch_in_order_keeps_every_events_columns(pool, settings):
     """Created then Freeze of one membership in one batch: the row should have Created's
     guest id and price as well as Freeze's dates, as when written one at a time."""
