@@ -112,8 +112,11 @@ def apply(conn: psycopg.Connection, items: list[Prepared]) -> dict[str, str]:
     Replayed dead letters are archived afresh (a replay of one no longer dead changes
     nothing); reprocessed deliveries keep their archive row and are projected again.
     """
-    reprocessed = [i for i in items if i.delivery.mode == contract.REPROCESS]
-    arriving = [i for i in items if i.delivery.mode != contract.REPROCESS]
+    # The stream can hold one delivery twice (replayed twice, or re-enqueued while pending):
+    # the first copy of an ingest id in the batch stands for all.
+    unique = list({i.delivery.ingest_id: i for i in reversed(items)}.values())[::-1]
+    reprocessed = [i for i in unique if i.delivery.mode == contract.REPROCESS]
+    arriving = [i for i in unique if i.delivery.mode != contract.REPROCESS]
     history = store.reopen_dead(
         conn, [i.delivery.ingest_id for i in arriving if i.delivery.mode == contract.REPLAY]
     )
@@ -131,7 +134,8 @@ def apply(conn: psycopg.Connection, items: list[Prepared]) -> dict[str, str]:
     duplicates = store.insert_deliveries(conn, [row(i, "duplicate") for i in repeats])
     applied = [i for i in good if i.delivery.ingest_id in archived]
     applied += [i for i in reprocessed if i.rejection is None]
-    store.insert_events(conn, [_event_row(i) for i in applied])
+    # One events row per delivery id: reprocessing may bring two copies of one event.
+    store.insert_events(conn, list({r.delivery_id: r for r in map(_event_row, applied)}.values()))
     for table, rows in _newest_per_key(applied):
         store.upsert(conn, table, rows)
     statuses = {}

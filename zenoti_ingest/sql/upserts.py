@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
+from psycopg.adapt import PyFormat
 
 BOOKKEEPING = ("last_event_type", "last_event_at", "last_received_at", "last_ingest_id")
 VERSION = "version"
@@ -50,6 +51,11 @@ def upsert(table: str, key: str, columns: Sequence[str],
     """The statement for rows carrying `columns` (key, data, bookkeeping and `version`)."""
     return _upsert(table, key, tuple(columns), tuple((c, catalog[c]) for c in columns
                                                      if c != VERSION))
+
+
+def _binary(name: str) -> sql.Placeholder:
+    """Arrays go in binary: the text format escapes each element with a regular expression."""
+    return sql.Placeholder(name, PyFormat.BINARY)
 
 
 @functools.cache
@@ -93,8 +99,8 @@ def _upsert(table: str, key: str, columns: tuple[str, ...],
     ).format(newer=newer, numbers=numbers, wins_a=wins(sql.SQL("a")))
     names = sql.SQL(", ").join(map(ident, stored))
     arrays = sql.SQL(", ").join(
-        [sql.SQL("{}::{}[]").format(sql.Placeholder(c), sql.SQL(col.type)) for c, col in typed]
-        + [sql.SQL("{}::text[]").format(sql.Placeholder(VERSION))]
+        [sql.SQL("{}::{}[]").format(_binary(c), sql.SQL(col.type)) for c, col in typed]
+        + [sql.SQL("{}::text[]").format(_binary(VERSION))]
     )
     return sql.SQL(
         "INSERT INTO {table} AS t ({names}, version, newest_columns) "
