@@ -13,6 +13,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2  # a setting is missing or malformed
 EXIT_UNAVAILABLE = 3  # a service could not be reached or started
+EXIT_DIFFERS = 4  # rebuild: the live tables differ from what the archive implies
 
 
 class Group(click.Group):
@@ -33,14 +34,21 @@ class Group(click.Group):
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Zenoti webhooks into Postgres: ingress, workers, migrations."""
-    settings = settings_module.get_settings()
+    # Settings passed in (main(obj=...), tests) win over the environment.
+    settings = (ctx.obj if isinstance(ctx.obj, settings_module.Settings)
+                else settings_module.get_settings())
     logs.configure(settings)
     ctx.obj = settings
 
 
-from zenoti_ingest.cli import run as _run  # noqa: E402  (registers the commands)
+from zenoti_ingest.cli import archive as _archive  # noqa: E402  (registers the commands)
+from zenoti_ingest.cli import dlq as _dlq  # noqa: E402
+from zenoti_ingest.cli import run as _run  # noqa: E402
 
 main.add_command(_run.serve)
 main.add_command(_run.worker)
 main.add_command(_run.migrate_command)
 main.add_command(_run.run)
+main.add_command(_dlq.dlq)
+main.add_command(_archive.reprocess)
+main.add_command(_archive.rebuild_command)

@@ -69,3 +69,117 @@ SELECT pg_advisory_xact_lock(7254017810341);
 
 -- database_exists --
 SELECT 1 FROM pg_database WHERE datname = %(name)s;
+
+-- list_dead --
+-- Dead letters matching the dlq filters (a NULL filter matches everything), oldest first;
+-- never the body. `until` is exclusive. A NULL limit is no limit.
+SELECT ingest_id, received_at, source, event_type, failure_class, attempts, first_failed_at,
+       last_failed_at, error
+FROM dead_letters
+WHERE (%(ingest_ids)s::uuid[] IS NULL OR ingest_id = ANY(%(ingest_ids)s::uuid[]))
+  AND (%(failure_classes)s::text[] IS NULL OR failure_class = ANY(%(failure_classes)s::text[]))
+  AND (%(event_types)s::text[] IS NULL OR event_type = ANY(%(event_types)s::text[]))
+  AND (%(since)s::timestamptz IS NULL OR received_at >= %(since)s::timestamptz)
+  AND (%(until)s::timestamptz IS NULL OR received_at < %(until)s::timestamptz)
+  AND (%(reason_contains)s::text IS NULL
+       OR strpos(lower(error), lower(%(reason_contains)s::text)) > 0)
+  AND (%(source)s::text IS NULL OR source = %(source)s::text)
+ORDER BY received_at, ingest_id
+LIMIT %(limit)s;
+
+-- summarize_dead --
+-- How many dead letters per failure class and event type, with the same filters as list_dead.
+SELECT failure_class, event_type, count(*)
+FROM dead_letters
+WHERE (%(ingest_ids)s::uuid[] IS NULL OR ingest_id = ANY(%(ingest_ids)s::uuid[]))
+  AND (%(failure_classes)s::text[] IS NULL OR failure_class = ANY(%(failure_classes)s::text[]))
+  AND (%(event_types)s::text[] IS NULL OR event_type = ANY(%(event_types)s::text[]))
+  AND (%(since)s::timestamptz IS NULL OR received_at >= %(since)s::timestamptz)
+  AND (%(until)s::timestamptz IS NULL OR received_at < %(until)s::timestamptz)
+  AND (%(reason_contains)s::text IS NULL
+       OR strpos(lower(error), lower(%(reason_contains)s::text)) > 0)
+  AND (%(source)s::text IS NULL OR source = %(source)s::text)
+GROUP BY failure_class, event_type
+ORDER BY failure_class, event_type;
+
+-- select_archived --
+-- The ingest ids of deliveries in one status (dead: to replay; processed: to reprocess or
+-- rebuild from) matching the filters, in order of receipt.
+SELECT ingest_id
+FROM webhook_events
+WHERE status = %(status)s
+  AND (%(ingest_ids)s::uuid[] IS NULL OR ingest_id = ANY(%(ingest_ids)s::uuid[]))
+  AND (%(failure_classes)s::text[] IS NULL OR failure_class = ANY(%(failure_classes)s::text[]))
+  AND (%(event_types)s::text[] IS NULL OR event_type = ANY(%(event_types)s::text[]))
+  AND (%(since)s::timestamptz IS NULL OR received_at >= %(since)s::timestamptz)
+  AND (%(until)s::timestamptz IS NULL OR received_at < %(until)s::timestamptz)
+  AND (%(reason_contains)s::text IS NULL
+       OR strpos(lower(error), lower(%(reason_contains)s::text)) > 0)
+  AND (%(source)s::text IS NULL OR source = %(source)s::text)
+ORDER BY received_at, ingest_id;
+
+-- count_archived --
+SELECT count(*) FROM webhook_events WHERE status = %(status)s;
+
+-- load_archived --
+-- What the ingress accepted, to send through the stream again; only rows still in `status`
+-- (one replayed or discarded meanwhile is left out).
+SELECT ingest_id, (extract(epoch FROM received_at) * 1000000)::bigint, path_hint, body, source
+FROM webhook_events
+WHERE ingest_id = ANY(%(ingest_ids)s::uuid[]) AND status = %(status)s;
+
+-- show_delivery --
+-- One delivery's whole record, body included (dlq show: personal data, on request only).
+SELECT ingest_id, status, received_at, source, delivery_id, event_type, path_hint,
+       event_timestamp, failure_class, error, attempts, first_failed_at, last_failed_at,
+       processed_at, discard_reason, body
+FROM webhook_events
+WHERE ingest_id = %(ingest_id)s::uuid;
+
+-- delivery_statuses --
+SELECT ingest_id, status FROM webhook_events WHERE ingest_id = ANY(%(ingest_ids)s::uuid[]);
+
+-- discard_dead --
+-- An operator gave up on these dead letters: kept, with the reason, never deleted.
+UPDATE webhook_events SET status = 'discarded', discard_reason = %(reason)s
+WHERE ingest_id = ANY(%(ingest_ids)s::uuid[]) AND status = 'dead'
+RETURNING ingest_id;
+
+-- rebuild_table_schema --
+-- The schema of a live current-state table (before a temporary table of the name hides it).
+SELECT n.nspname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = %(table)s::regclass;
+
+-- rebuild_scratch_table --
+-- An empty copy of a live table (columns, defaults, key) that disappears with the transaction;
+-- being temporary, it hides the live table from the worker's unqualified statements.
+CREATE TEMPORARY TABLE {scratch} (LIKE {live} INCLUDING ALL) ON COMMIT DROP;
+
+-- rebuild_is_scratch --
+SELECT relpersistence = 't' FROM pg_class WHERE oid = %(table)s::regclass;
+
+-- rebuild_row_counts --
+SELECT (SELECT count(*) FROM {scratch}), (SELECT count(*) FROM {live});
+
+-- rebuild_keys_only_in --
+-- Keys of table a that table b lacks: their count (on every row) and the first few.
+SELECT count(*) OVER (), a.{key}::text
+FROM {a} a
+WHERE NOT EXISTS (SELECT FROM {b} b WHERE b.{key} = a.{key})
+ORDER BY a.{key}
+LIMIT greatest(%(limit)s, 1);
+
+-- rebuild_different --
+-- Keys in both tables whose compared columns differ: their count, the first few, and which
+-- columns differ.
+SELECT count(*) OVER (), s.{key}::text, array_remove(ARRAY[{checks}]::text[], NULL)
+FROM {scratch} s JOIN {live} l ON l.{key} = s.{key}
+WHERE ({scratch_columns}) IS DISTINCT FROM ({live_columns})
+ORDER BY s.{key}
+LIMIT greatest(%(limit)s, 1);
+
+-- rebuild_columns --
+SELECT attname FROM pg_attribute
+WHERE attrelid = %(table)s::regclass AND attnum > 0 AND NOT attisdropped
+ORDER BY attnum;
