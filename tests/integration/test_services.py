@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Iterator
 
@@ -22,6 +24,17 @@ from zenoti_ingest import errors, services
 
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/x"
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[pathlib.Path]:
+    """A data folder outside pytest's own temporary root: embedded Postgres runs initdb as
+    another user, who must be able to reach it, and pytest keeps its root private (0700)."""
+    root = pathlib.Path(".zenoti-ingest-test").resolve()
+    root.mkdir(exist_ok=True)
+    path = pathlib.Path(tempfile.mkdtemp(prefix="services-", dir=root))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
