@@ -34,6 +34,8 @@ def read_body(environ: dict[str, Any], limit: int) -> bytes:
     length = environ.get("CONTENT_LENGTH")
     if length:
         size = int(length)
+        if size < 0:
+            raise ValueError("negative Content-Length")
         if size > limit:
             raise BodyTooLarge  # refused before reading a byte
         return stream.read(size) if size else b""

@@ -15,7 +15,7 @@ from zenoti_ingest import contract, errors
 
 ENVELOPE_KEYS = frozenset({"event_type", "data"})
 _MAX_DELIVERY_ID = 200
-_TIMESTAMP = zf.UtcTimestamp()
+_TIMESTAMP = zf.UtcTimestamp(allow_none=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +51,16 @@ def open_delivery(delivery: contract.Delivery) -> Event:
         ) from None
     except RecursionError:
         raise errors.NotJson("body is not usable JSON: nested too deep") from None
+    except ValueError:  # an integer with more digits than Python converts
+        raise errors.NotJson("body is not usable JSON: a number is too large") from None
     if not isinstance(document, dict):
         raise errors.SchemaMismatch(
             f"body must be a JSON object, got {json_type(document)}"
         )
     if document.keys() >= ENVELOPE_KEYS:
         return _from_envelope(document, delivery)
+    if delivery.path_hint and not contract.EVENT_TYPE.fullmatch(delivery.path_hint):
+        raise errors.UnknownEventType("the URL's event type is not a Zenoti event type name")
     if not delivery.path_hint:
         raise errors.UnknownEventType(
             "body has no envelope (event_type, data) and the URL names no event type: "
@@ -109,9 +113,18 @@ def _id_text(value: Any) -> str | None:
     if value is None or value == "" or isinstance(value, dict | list | bool):
         return None
     text = value if isinstance(value, str) else json.dumps(value)
-    if "\x00" in text or len(text) > _MAX_DELIVERY_ID:
+    if "\x00" in text or len(text) > _MAX_DELIVERY_ID or not _encodable(text):
         return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     return text
+
+
+def _encodable(text: str) -> bool:
+    """False for text with a lone UTF-16 surrogate (JSON allows "\\ud800"; UTF-8 does not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def json_type(value: Any) -> str:

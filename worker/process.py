@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,8 +51,8 @@ class Prepared:
             received_at=self.received_at,
             source=self.delivery.source,
             delivery_id=event.delivery_id if event else envelope.body_hash(self.delivery),
-            event_type=event.event_type if event else (self.delivery.path_hint or None),
-            path_hint=self.delivery.path_hint,
+            event_type=event.event_type if event else _hinted_type(self.delivery),
+            path_hint=self.delivery.path_hint if _hinted_type(self.delivery) else "",
             event_timestamp=event.event_timestamp if event else None,
             status=status,
             failure_class=self.rejection.failure_class if self.rejection else None,
@@ -62,6 +63,12 @@ class Prepared:
         )
 
 
+def _hinted_type(delivery: contract.Delivery) -> str | None:
+    """The URL's event type, if it is one (a stream entry made by hand may hold anything)."""
+    hint = delivery.path_hint
+    return hint if hint and contract.EVENT_TYPE.fullmatch(hint) else None
+
+
 def unparsed(delivery: contract.Delivery, attempts: int) -> Prepared:
     """A delivery not looked into (yet)."""
     received_at = datetime.fromtimestamp(delivery.received_at_us / 1_000_000, UTC)
@@ -69,8 +76,25 @@ def unparsed(delivery: contract.Delivery, attempts: int) -> Prepared:
 
 
 def prepare(delivery: contract.Delivery, attempts: int) -> Prepared:
-    """Parse and validate one delivery; a rejection is recorded, never raised."""
+    """Parse and validate one delivery; a rejection is recorded, never raised.
+
+    An exception nobody foresaw (a bug of ours on some input) makes that delivery alone a dead
+    letter of class `unexpected`, to replay once fixed, instead of failing its whole batch.
+    """
     item = unparsed(delivery, attempts)
+    try:
+        return _prepare(item)
+    except Exception as exc:
+        # Where it broke, not the message: a message can quote the value, personal data.
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        log.error("delivery_unexpected_error", ingest_id=delivery.ingest_id,
+                  error_type=type(exc).__name__, at=f"{frame.filename}:{frame.lineno}")
+        return reject(item, errors.Unexpected(
+            f"{type(exc).__name__} while reading the delivery (a bug: report it, then replay)"))
+
+
+def _prepare(item: Prepared) -> Prepared:
+    delivery = item.delivery
     try:
         event = envelope.open_delivery(delivery)
     except errors.DeliveryRejected as exc:

@@ -18,7 +18,8 @@ import uuid_utils
 DRAIN_TASK = "zenoti_ingest.drain"
 
 # A Zenoti event type name: dotted CamelCase words (Invoice.Closed, Class.Booking.NoShow).
-EVENT_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*){0,5}")
+# Bounded, so that a name always fits the indexes it is stored in.
+EVENT_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}(?:\.[A-Za-z][A-Za-z0-9_]{0,39}){0,5}")
 
 _INGEST_ID = b"ingest_id"
 _RECEIVED_AT = b"received_at_us"

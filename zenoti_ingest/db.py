@@ -21,8 +21,15 @@ _TRANSIENT = (
     pg_errors.AdminShutdown,
     psycopg_pool.PoolTimeout,
 )
-# The values of some delivery were refused: retrying the same values cannot help.
-_DATA = (psycopg.DataError, psycopg.IntegrityError)
+# The values of some delivery were refused: retrying the same values cannot help. (An index
+# row too large is an OperationalError subclass, so this is checked first; text psycopg can't
+# encode, a lone UTF-16 surrogate, fails before it reaches the server.)
+_DATA = (
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    pg_errors.ProgramLimitExceeded,
+    UnicodeEncodeError,
+)
 
 
 def create_pool(settings: Settings, *, min_size: int = 1) -> psycopg_pool.ConnectionPool:
@@ -45,13 +52,14 @@ def transaction(pool: psycopg_pool.ConnectionPool) -> Iterator[psycopg.Connectio
     try:
         with pool.connection() as conn, conn.transaction():
             yield conn
-    except _TRANSIENT as exc:
-        raise errors.TransientError(f"postgres: {type(exc).__name__}") from exc
     except _DATA as exc:
         # The message can quote a value; keep only the class and the SQLSTATE.
         raise errors.DataRejected(
-            f"postgres refused a value ({type(exc).__name__}, SQLSTATE {exc.sqlstate})"
+            f"postgres refused a value ({type(exc).__name__}, SQLSTATE "
+            f"{getattr(exc, 'sqlstate', None) or 'none: not encodable as UTF-8'})"
         ) from exc
+    except _TRANSIENT as exc:
+        raise errors.TransientError(f"postgres: {type(exc).__name__}") from exc
 
 
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:

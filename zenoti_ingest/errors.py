@@ -55,5 +55,11 @@ class DataRejected(DeliveryRejected):
     failure_class = "database"
 
 
+class Unexpected(DeliveryRejected):
+    """Reading the delivery raised an exception nobody foresaw: a bug of ours."""
+
+    failure_class = "unexpected"
+
+
 class RetriesExhausted(DeliveryRejected):
     failure_class = "retries_exhausted"

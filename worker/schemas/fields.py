@@ -75,7 +75,10 @@ class UtcTimestamp(fields.Field):
         when = _parse_datetime(value)
         if when.replace(tzinfo=None) == _DOTNET_DEFAULT_DATE:
             return None
-        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        try:
+            return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        except OverflowError:  # 0001-01-01 with a positive offset, 9999-12-31 with a negative
+            raise ValidationError("Not a valid ISO 8601 datetime: out of range.") from None
 
 
 def _parse_datetime(value: Any) -> datetime:

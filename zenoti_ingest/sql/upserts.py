@@ -46,8 +46,7 @@ def columns_of(conn: psycopg.Connection, table: str, needed: Sequence[str]) -> d
     return known
 
 
-def upsert(table: str, key: str, columns: Sequence[str],
-           catalog: dict[str, Column]) -> sql.Composed:
+def upsert(table: str, key: str, columns: Sequence[str], catalog: dict[str, Column]) -> str:
     """The statement for rows carrying `columns` (key, data, bookkeeping and `version`)."""
     return _upsert(table, key, tuple(columns), tuple((c, catalog[c]) for c in columns
                                                      if c != VERSION))
@@ -58,9 +57,9 @@ def _binary(name: str) -> sql.Placeholder:
     return sql.Placeholder(name, PyFormat.BINARY)
 
 
-@functools.cache
+@functools.cache  # rendering a Composed costs about 1 ms: once per shape, not per batch
 def _upsert(table: str, key: str, columns: tuple[str, ...],
-            typed: tuple[tuple[str, Column], ...]) -> sql.Composed:
+            typed: tuple[tuple[str, Column], ...]) -> str:
     ident, literal = sql.Identifier, sql.Literal
     stored = [c for c in columns if c != VERSION]
     data = [(c, col.number) for c, col in typed if c != key and c not in BOOKKEEPING]
@@ -110,4 +109,4 @@ def _upsert(table: str, key: str, columns: tuple[str, ...],
         "version = CASE WHEN {newer} THEN EXCLUDED.version ELSE t.version END, "
         "updated_at = now()"
     ).format(table=ident(table), names=names, numbers=numbers, arrays=arrays, key=ident(key),
-             sets=sql.SQL(", ").join(sets), stragglers=stragglers, newer=newer)
+             sets=sql.SQL(", ").join(sets), stragglers=stragglers, newer=newer).as_string()
