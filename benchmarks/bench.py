@@ -1,0 +1,102 @@
+"""zenoti-ingest against the usual stack, in one command: ingress, worker drain, end to end.
+
+    python benchmarks/bench.py [--quick] [--only ingress|drain|e2e ...]
+
+Progress goes to stderr; the closing table to stdout and to benchmarks/results/latest.md.
+Process logs of the last run are kept in benchmarks/results/logs/. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import time
+
+import payloads
+import phase_drain
+import phase_e2e
+import phase_ingress
+import procs
+import report
+import resources
+from plan import FULL, QUICK, Plan
+
+from zenoti_ingest import logs
+from zenoti_ingest.settings import Settings
+
+RESULTS_DIR = procs.BENCH_DIR / "results"
+LOG_DIR = RESULTS_DIR / "logs"
+PHASES = ("ingress", "drain", "e2e")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    logs.configure(Settings(log_level="WARNING", log_format="console"))
+    for signum in (signal.SIGINT, signal.SIGTERM):  # both stop everything we started
+        signal.signal(signum, _interrupt)
+    shutil.rmtree(LOG_DIR, ignore_errors=True)
+    started = time.monotonic()
+    try:
+        with procs.Group(LOG_DIR) as group:
+            results = run(group, plan, args.only or PHASES)
+    except KeyboardInterrupt:
+        procs.say("interrupted: every process stopped, databases dropped")
+        return 130
+    table = report.render(plan, results, time.monotonic() - started)
+    print(table)
+    (RESULTS_DIR / "latest.md").write_text(table)
+    procs.say(f"written to {RESULTS_DIR / 'latest.md'}; process logs in {LOG_DIR}")
+    return 0
+
+
+def run(group: procs.Group, plan: Plan, phases: list[str]) -> report.Results:
+    results = report.Results(body_bytes=len(payloads.started_body()))
+    for phase in PHASES:
+        if phase in phases:
+            with resources.MachineLoad() as load:
+                RUNNERS[phase](group, plan, results)
+            results.notes.append(f"Machine during {phase}: {load.describe()}.")
+    return results
+
+
+def run_ingress(group: procs.Group, plan: Plan, results: report.Results) -> None:
+    body_file = LOG_DIR / "started-body.json"
+    body_file.write_bytes(payloads.started_body())
+    results.ingress = phase_ingress.run(group, plan, body_file)
+
+
+def run_drain(group: procs.Group, plan: Plan, results: report.Results) -> None:
+    dataset = payloads.drain_set(plan.drain_total)
+    results.drain = phase_drain.run_ours(group, dataset)
+    results.baseline = phase_drain.run_baseline(group, dataset.head(plan.baseline_total))
+    results.notes.append(f"The one-task-per-webhook worker drains the first "
+                         f"{plan.baseline_total:,} of the same {plan.drain_total:,} "
+                         "deliveries; rates are per second.")
+
+
+def run_e2e(group: procs.Group, plan: Plan, results: report.Results) -> None:
+    results.e2e = phase_e2e.run(group, plan, plan.e2e_rate)
+
+
+RUNNERS = {"ingress": run_ingress, "drain": run_drain, "e2e": run_e2e}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help=f"a small run: {QUICK.drain_total:,} deliveries, "
+                             f"{QUICK.load_seconds} s loads (under 2 minutes)")
+    parser.add_argument("--only", action="append", choices=PHASES,
+                        help="run only this phase (repeatable)")
+    return parser.parse_args(argv)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Phase 2: a pre-loaded backlog drained by our worker, and by one Celery task per webhook."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import procs
+import psycopg
+import redis
+import resources
+import servers
+import stores
+import verify
+from baselines import celery_stack
+from payloads import DataSet
+
+OURS_REDIS_DB, BASELINE_REDIS_DB = 11, 12
+PRELOAD_CHUNK = 1_000
+MIN_RATE = 100  # deliveries/s below which a drain is called stuck
+BASELINE_WORKER = [sys.executable, "-m", "celery", "--app", "baselines.celery_stack", "worker",
+                   "--pool", "prefork", "--concurrency", "2", "--hostname",
+                   "zi-bench-baseline@%h", "--loglevel", "WARNING",
+                   "--without-gossip", "--without-mingle"]
+
+
+@dataclass(frozen=True)
+class Drain:
+    """How fast a worker settled a backlog, timed from its first settled delivery to the last
+    (its start-up, launch to first, is reported apart)."""
+
+    total: int
+    startup_seconds: float
+    seconds: float
+    rate: float  # deliveries settled per second
+    usage: resources.Usage  # the worker's process tree, from the first settled to the last
+
+
+@dataclass(frozen=True)
+class OursResult:
+    drain: Drain
+    archive: verify.Archive
+    appointments: verify.Appointments
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    drain: Drain
+    appointments: verify.Appointments
+
+
+def run_ours(group: procs.Group, dataset: DataSet) -> OursResult:
+    total = len(dataset.items)
+    procs.say(f"drain: ours, {total:,} deliveries pre-loaded in the stream")
+    redis_url = stores.redis_url(OURS_REDIS_DB)
+    with (stores.redis_database(OURS_REDIS_DB) as client,
+          stores.database("zi_bench_drain") as database_url):
+        preload_stream(client, dataset)
+        with group.scope():
+            launched = time.monotonic()
+            worker = servers.start_worker(group, "ours-worker-drain", redis_url, database_url)
+            key = servers.OURS.stream_key
+            drain = time_drain(worker, total, lambda: total - client.xlen(key), launched)
+        result = OursResult(drain, verify.archive(database_url, dataset),
+                            verify.appointments(database_url, dataset))
+    procs.say(f"  {drain.rate:,.0f} events/s; {result.archive.describe()}; "
+              f"appointments {result.appointments.describe()}")
+    return result
+
+
+def run_baseline(group: procs.Group, dataset: DataSet) -> BaselineResult:
+    total = len(dataset.items)
+    procs.say(f"drain: one Celery task per webhook, {total:,} messages pre-loaded")
+    redis_url = stores.redis_url(BASELINE_REDIS_DB)
+    with (stores.redis_database(BASELINE_REDIS_DB) as client,
+          stores.database("zi_bench_celery") as database_url,
+          psycopg.connect(database_url, autocommit=True) as conn):
+        conn.execute(celery_stack.ARCHIVE_TABLE)
+        preload_celery(redis_url, dataset)
+        if (queued := stores.celery_queue_length(client)) != total:
+            raise RuntimeError(f"{queued} Celery messages queued for {total} published")
+        with group.scope():
+            launched = time.monotonic()
+            worker = group.start("baseline-worker", BASELINE_WORKER,
+                                 servers.baseline_env(redis_url, database_url))
+            drain = time_drain(worker, total, lambda: _count(conn, "bench_archive"), launched)
+        result = BaselineResult(drain, verify.appointments(database_url, dataset))
+    procs.say(f"  {drain.rate:,.0f} events/s; appointments {result.appointments.describe()}")
+    return result
+
+
+def preload_stream(client: redis.Redis, dataset: DataSet) -> None:
+    """XADD every delivery as the ingress would (Delivery.to_fields), pipelined."""
+    key = servers.OURS.stream_key
+    for start in range(0, len(dataset.items), PRELOAD_CHUNK):
+        pipe = client.pipeline(transaction=False)
+        for item in dataset.items[start:start + PRELOAD_CHUNK]:
+            pipe.xadd(key, item.delivery.to_fields())
+        pipe.execute()
+
+
+def preload_celery(broker_url: str, dataset: DataSet) -> None:
+    """One Celery message per delivery, published with apply_async as the Flask view does."""
+    app = celery_stack.make_app(broker_url)
+    task = app.tasks[celery_stack.TASK_NAME]
+    with app.producer_or_acquire() as producer:
+        for item in dataset.items:
+            task.apply_async(args=(item.delivery.body.decode(),), producer=producer)
+
+
+def time_drain(worker: procs.Proc, total: int, settled: Callable[[], int],
+               launched: float) -> Drain:
+    first = procs.wait_until(settled, timeout=120, what="the first settled delivery",
+                             watch=[worker])
+    started = time.monotonic()
+    with resources.UsageWatch([worker]) as watch:
+        procs.wait_until(lambda: settled() >= total, timeout=120 + total / MIN_RATE,
+                         what=f"all {total:,} deliveries to be settled", watch=[worker])
+        ended = time.monotonic()
+    seconds = ended - started
+    rate = (total - first) / seconds if first < total else total / (ended - launched)
+    return Drain(total, started - launched, seconds, rate, *watch.usage())
+
+
+def _count(conn: psycopg.Connection, table: str) -> int:
+    return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
