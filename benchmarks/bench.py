@@ -71,6 +71,7 @@ def run_ingress(group: procs.Group, plan: Plan, results: report.Results) -> None
 def run_drain(group: procs.Group, plan: Plan, results: report.Results) -> None:
     dataset = payloads.drain_set(plan.drain_total)
     results.drain = phase_drain.run_ours(group, dataset)
+    results.plain = phase_drain.run_plain(group, dataset)
     results.baseline = phase_drain.run_baseline(group, dataset.head(plan.baseline_total))
     results.notes.append(f"The one-task-per-webhook worker drains the first "
                          f"{plan.baseline_total:,} of the same {plan.drain_total:,} "

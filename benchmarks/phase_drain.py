@@ -20,6 +20,7 @@ from payloads import DataSet
 OURS_REDIS_DB, BASELINE_REDIS_DB = 11, 12
 PRELOAD_CHUNK = 1_000
 MIN_RATE = 100  # deliveries/s below which a drain is called stuck
+PLAIN_DRAIN = [sys.executable, "-m", "baselines.plain_drain"]
 BASELINE_WORKER = [sys.executable, "-m", "celery", "--app", "baselines.celery_stack", "worker",
                    "--pool", "prefork", "--concurrency", "2", "--hostname",
                    "zi-bench-baseline@%h", "--loglevel", "WARNING",
@@ -46,6 +47,12 @@ class OursResult:
 
 
 @dataclass(frozen=True)
+class PlainResult:
+    drain: Drain
+    archive: verify.Archive
+
+
+@dataclass(frozen=True)
 class BaselineResult:
     drain: Drain
     appointments: verify.Appointments
@@ -67,6 +74,25 @@ def run_ours(group: procs.Group, dataset: DataSet) -> OursResult:
                             verify.appointments(database_url, dataset))
     procs.say(f"  {drain.rate:,.0f} events/s; {result.archive.describe()}; "
               f"appointments {result.appointments.describe()}")
+    return result
+
+
+def run_plain(group: procs.Group, dataset: DataSet) -> PlainResult:
+    """The same backlog drained by one plain process (no Celery), same code path."""
+    total = len(dataset.items)
+    procs.say(f"drain: one plain process, no Celery, {total:,} deliveries pre-loaded")
+    redis_url = stores.redis_url(OURS_REDIS_DB)
+    with (stores.redis_database(OURS_REDIS_DB) as client,
+          stores.database("zi_bench_plain") as database_url):
+        preload_stream(client, dataset)
+        with group.scope():
+            launched = time.monotonic()
+            worker = group.start("plain-drain", PLAIN_DRAIN,
+                                 servers.ours_env(redis_url, database_url))
+            key = servers.OURS.stream_key
+            drain = time_drain(worker, total, lambda: total - client.xlen(key), launched)
+        result = PlainResult(drain, verify.archive(database_url, dataset))
+    procs.say(f"  {drain.rate:,.0f} events/s; {result.archive.describe()}")
     return result
 
 

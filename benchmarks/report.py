@@ -38,6 +38,7 @@ class Row:
 class Results:
     ingress: dict[str, phase_ingress.AppResult] | None = None
     drain: phase_drain.OursResult | None = None
+    plain: phase_drain.PlainResult | None = None
     baseline: phase_drain.BaselineResult | None = None
     e2e: phase_e2e.E2EResult | None = None
     body_bytes: int = 0
@@ -45,7 +46,8 @@ class Results:
 
 
 def render(plan: Plan, results: Results, runtime_seconds: float) -> str:
-    rows = [*ingress_rows(results.ingress), *drain_rows(results.drain, results.baseline),
+    rows = [*ingress_rows(results.ingress),
+            *drain_rows(results.drain, results.baseline, results.plain),
             *e2e_rows(results.e2e), *resource_rows(results)]
     header = ["phase", "figure", "value", "target"]
     lines = [
@@ -94,7 +96,8 @@ def _ingress_row(result: phase_ingress.AppResult) -> Row:
 
 
 def drain_rows(ours: phase_drain.OursResult | None,
-               baseline: phase_drain.BaselineResult | None) -> list[Row]:
+               baseline: phase_drain.BaselineResult | None,
+               plain: phase_drain.PlainResult | None = None) -> list[Row]:
     rows = []
     if ours:
         rows += [
@@ -114,6 +117,13 @@ def drain_rows(ours: phase_drain.OursResult | None,
     if ours and baseline:
         rows.append(_ratio("drain", "events/s: ours / one task per webhook",
                            ours.drain.rate / baseline.drain.rate, 8.0))
+    if ours and plain:
+        rows += [
+            Row("drain", f"one plain process, no Celery: {plain.drain.total:,} deliveries",
+                _drain_value(plain.drain)),
+            _ratio("drain", "events/s: ours / one plain process", ours.drain.rate /
+                   plain.drain.rate, 0.5),
+        ]
     return rows
 
 
