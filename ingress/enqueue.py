@@ -26,7 +26,9 @@ class Enqueuer:
             socket_connect_timeout=settings.enqueue_timeout_seconds,
             # One immediate retry: enough for a pooled connection that died with a Redis
             # restart, short enough to answer 503 well inside Zenoti's 10 s.
-            retry=Retry(NoBackoff(), 1),
+            # Only on a connection error: an XADD that timed out may have been written, and
+            # sending it again would answer late and store the delivery twice.
+            retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
             retry_on_timeout=False,
         )
 

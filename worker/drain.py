@@ -42,7 +42,7 @@ class Drainer:
         with db.transaction(self.pool) as conn:
             conn.execute("SELECT 1")
         result = RoundResult()
-        self._settle(self.stream.recover(consumer, settings.batch_size), result)
+        self._recover(consumer, result)
         deadline = time.monotonic() + settings.drain_round_seconds
         while (left_ms := int((deadline - time.monotonic()) * 1000)) > 0:
             entries = self.stream.read_new(
@@ -54,37 +54,36 @@ class Drainer:
                     break
         return result
 
+    def _recover(self, consumer: str, result: RoundResult) -> None:
+        """Settle what was handed out before and never acknowledged. An entry handed out
+        often enough to be suspected of crashing workers is taken alone, so that a crash counts
+        against it and not against the entries that happened to share its batch."""
+        pending = self.stream.pending(consumer, self.settings.batch_size)
+        threshold = self.settings.poison_after_deliveries
+        ordinary = [p for p in pending if p.times_delivered + 1 < threshold]
+        self._settle(self.stream.take(consumer, ordinary), result)
+        for suspect in (p for p in pending if p.times_delivered + 1 >= threshold):
+            self._settle(self.stream.take(consumer, [suspect]), result)
+
     def _settle(self, entries: list[stream.Entry], result: RoundResult) -> None:
-        """Write and acknowledge entries: normal ones as one batch, suspicious ones alone."""
+        """Write entries in one batch (bad ones set aside by process.write), then acknowledge."""
         if not entries:
             return
-        settings = self.settings
-        unreadable = [e for e in entries if e.delivery is None]
-        batch, alone = [], []
-        for entry in entries:
-            if entry.delivery is None:
-                continue
-            if entry.times_delivered > settings.max_deliveries:
-                # Not even parsed: parsing may be what crashed the worker each time.
-                item = process.reject(
-                    process.unparsed(entry.delivery, entry.times_delivered),
-                    errors.RetriesExhausted(
-                        f"handed to a worker {entry.times_delivered} times without being "
-                        "settled (it crashed or stalled the worker each time)"
-                    ),
-                )
-                alone.append((entry, item))
-            elif entry.times_delivered >= settings.poison_after_deliveries:
-                # It may be what crashed a worker: isolate it from the rest.
-                alone.append((entry, process.prepare(entry.delivery, entry.times_delivered)))
-            else:
-                batch.append((entry, process.prepare(entry.delivery, entry.times_delivered)))
-        self.stream.ack(unreadable)
-        if batch:
-            process.write(self.pool, [item for _, item in batch])
-            self.stream.ack([entry for entry, _ in batch])
+        items = [self._prepare(e) for e in entries if e.delivery is not None]
+        if items:
+            process.write(self.pool, items)
             result.batches += 1
-        for entry, item in alone:
-            process.write(self.pool, [item])
-            self.stream.ack([entry])
+        self.stream.ack(entries)  # unreadable entries (deleted, not ours) are dropped too
         result.deliveries += len(entries)
+
+    def _prepare(self, entry: stream.Entry) -> process.Prepared:
+        if entry.times_delivered <= self.settings.max_deliveries:
+            return process.prepare(entry.delivery, entry.times_delivered)
+        # Not even parsed: parsing may be what crashed the worker each time.
+        return process.reject(
+            process.unparsed(entry.delivery, entry.times_delivered),
+            errors.RetriesExhausted(
+                f"handed to a worker {entry.times_delivered} times without being settled "
+                "(it crashed or stalled the worker each time)"
+            ),
+        )

@@ -58,6 +58,11 @@ class Leases:
         """Extend the lease while a long round runs; False if `token` lost the slot."""
         return bool(self._renew(keys=[self.key(hostname, slot)], args=[token, self._ttl_ms]))
 
+    def forget(self, hostname: str, slot: int) -> None:
+        """Drop a slot's lease: at a worker's start, whatever holds it is a previous life of
+        the same node (Celery node names are unique), gone with its process."""
+        self._redis.delete(self.key(hostname, slot))
+
     def holds(self, hostname: str, slot: int, token: str) -> bool:
         owner = self._redis.get(self.key(hostname, slot))
         return owner is not None and owner.decode() == token

@@ -13,6 +13,14 @@ log = logs.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class Pending:
+    """An entry handed out before and not acknowledged, and how often it was handed out."""
+
+    entry_id: bytes
+    times_delivered: int
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One stream entry handed to this consumer, and how many times it has been handed out."""
 
@@ -38,22 +46,30 @@ class DeliveryStream:
         except redis.RedisError as exc:
             raise errors.TransientError(f"redis: {type(exc).__name__}") from exc
 
-    def recover(self, consumer: str, count: int) -> list[Entry]:
-        """Entries this consumer took and never acknowledged (it crashed, or a write failed),
-        else entries other consumers have held for longer than the claim timeout."""
-        own = self._call(self._redis.xreadgroup, self._group, consumer, {self._key: "0"},
-                         count=count)
-        entries = _entries(own)
-        if not entries:
+    def pending(self, consumer: str, count: int) -> list[Pending]:
+        """Entries this consumer holds unacknowledged (it crashed, or a write failed), else
+        entries other consumers have held longer than the claim timeout, now this consumer's.
+
+        Nothing is handed out here (JUSTID claims, XPENDING reads): a delivery count grows only
+        when `take` hands that entry out, so a crash counts against what was being processed.
+        """
+        own = self._own_pending(consumer, count)
+        if not own:
+            # With JUSTID, redis-py returns the claimed ids alone.
             claimed = self._call(self._redis.xautoclaim, self._key, self._group, consumer,
-                                 self._claim_idle_ms, "0-0", count=count)
-            entries = [(entry_id, fields) for entry_id, fields in claimed[1]]
-            if entries:
-                log.warning("deliveries_reclaimed", entries=len(entries), consumer=consumer)
-        if not entries:
+                                 self._claim_idle_ms, "0-0", count=count, justid=True)
+            if claimed:
+                log.warning("deliveries_reclaimed", entries=len(claimed), consumer=consumer)
+                own = self._own_pending(consumer, count)
+        return own
+
+    def take(self, consumer: str, pending: list[Pending]) -> list[Entry]:
+        """Hand pending entries to `consumer` again; each one's delivery count grows by one."""
+        if not pending:
             return []
-        counts = self._times_delivered(consumer, entries)
-        return [_entry(entry_id, fields, counts.get(entry_id, 1)) for entry_id, fields in entries]
+        times = {p.entry_id: p.times_delivered + 1 for p in pending}
+        reply = self._call(self._redis.xclaim, self._key, self._group, consumer, 0, list(times))
+        return [_entry(entry_id, fields, times[entry_id]) for entry_id, fields in reply]
 
     def read_new(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
         """Up to `count` entries never handed out before, waiting up to `block_ms` for one."""
@@ -71,11 +87,10 @@ class DeliveryStream:
         pipe.xdel(self._key, *ids)
         self._call(pipe.execute)
 
-    def _times_delivered(self, consumer: str, entries: list[tuple[bytes, object]]) -> dict:
-        ids = [entry_id for entry_id, _ in entries]
-        pending = self._call(self._redis.xpending_range, self._key, self._group,
-                             min(ids), max(ids), len(ids) * 2, consumername=consumer)
-        return {p["message_id"]: p["times_delivered"] for p in pending}
+    def _own_pending(self, consumer: str, count: int) -> list[Pending]:
+        rows = self._call(self._redis.xpending_range, self._key, self._group, "-", "+", count,
+                          consumername=consumer)
+        return [Pending(p["message_id"], p["times_delivered"]) for p in rows]
 
     def _call(self, command, *args, **kwargs):
         try:

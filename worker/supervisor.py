@@ -37,6 +37,11 @@ class DrainSupervisor(bootsteps.StartStopStep):
         self.slots = c.controller.concurrency
         log.info("drain_supervisor_started", hostname=self.hostname, slots=self.slots,
                  stream=settings.stream_key)
+        try:  # a restarted worker takes its slots (and their pending entries) back at once
+            for slot in range(self.slots):
+                self.leases.forget(self.hostname, slot)
+        except redis.RedisError as exc:
+            log.warning("drain_supervisor_waiting", reason=str(exc)[:120])
         self.top_up()
         self.tref = c.timer.call_repeatedly(SUPERVISE_INTERVAL_SECONDS, self.top_up, priority=10)
 

@@ -31,6 +31,8 @@ def serve_command(settings: Settings) -> list[str]:
         "--host", settings.host, "--port", str(settings.port),
         "--workers", str(settings.ingress_workers),
         "--no-access-log",  # one structured line per failure is ours to write
+        # A killed worker process is replaced instead of taking the server down with it.
+        "--respawn-failed-workers",
         # A client that has not sent its headers within 10 s (Zenoti's own time limit) is cut
         # off; slow bodies are the job of the proxy in front (see the README's SECURITY).
         "--http1-header-read-timeout", "10000",
