@@ -12,7 +12,7 @@ import pytest
 
 from tests.fixtures import samples
 from worker import envelope, events, projection
-from worker.schemas import memberships, packages
+from worker.schemas import packages, parts
 from zenoti_ingest import contract, errors
 
 RECEIVED = datetime(2026, 1, 1, tzinfo=UTC)
@@ -338,4 +338,4 @@ def test_services_without_counters_sum_to_null():
     data["services"] = [{"total": None}, {}]
     written = row("guest-package-creation", json.dumps(data).encode())
     assert written["services_total"] is None and written["balance_amount"] is None
-    assert memberships.dig({"a": None}, ("a", "b")) is None
+    assert parts.dig({"a": None}, ("a", "b")) is None

@@ -11,6 +11,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
 
 from worker import projection
 from worker.schemas import fields as zf
+from worker.schemas import parts
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +101,7 @@ class AppointmentGroupEventSchema(Schema):
 
 def columns(appointment: Appointment) -> dict[str, Any]:
     """An appointment's fields as `appointments` columns."""
-    return {name: getattr(appointment, name) for name in Appointment.__slots__}
+    return parts.values(appointment)
 
 
 # Built once: schema objects are reused for every event (building one costs more than a load).

@@ -11,6 +11,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
 
 from worker import projection
 from worker.schemas import fields as zf
+from worker.schemas import parts
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,16 +94,14 @@ class EmployeeSchema(Schema):
     def _record(self, data: dict[str, Any], **kwargs: Any) -> Employee:
         if data["employee_id"] is None:  # the nil GUID is no employee id
             raise ValidationError("Not a valid GUID.", field_name="id")
-        parts = ("personal_info", "job_info", "payroll_info", "roles", "catalog_info")
-        flat = {k: v for k, v in data.items() if k not in parts}
-        for part in parts:
-            flat.update(data[part] or {})
+        nested = ("personal_info", "job_info", "payroll_info", "roles", "catalog_info")
+        flat = parts.flatten(data, nested)
         return Employee(**{name: flat.get(name) for name in Employee.__slots__})
 
 
 def columns(employee: Employee) -> dict[str, Any]:
     """An employee's fields as `employees` columns."""
-    return {name: getattr(employee, name) for name in Employee.__slots__}
+    return parts.values(employee)
 
 
 # Built once: schema objects are reused for every event.

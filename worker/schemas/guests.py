@@ -11,6 +11,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
 
 from worker import projection
 from worker.schemas import fields as zf
+from worker.schemas import parts
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,16 +111,13 @@ class GuestSchema(Schema):
     def _record(self, data: dict[str, Any], **kwargs: Any) -> Guest:
         if data["guest_id"] is None:  # the nil GUID is no guest id
             raise ValidationError("Not a valid GUID.", field_name="id")
-        parts = ("personal_info", "address_info", "preferences")
-        flat = {k: v for k, v in data.items() if k not in parts}
-        for part in parts:
-            flat.update(data[part] or {})
+        flat = parts.flatten(data, ("personal_info", "address_info", "preferences"))
         return Guest(**{name: flat.get(name) for name in Guest.__slots__})
 
 
 def columns(guest: Guest) -> dict[str, Any]:
     """A guest's fields as `guests` columns."""
-    return {name: getattr(guest, name) for name in Guest.__slots__}
+    return parts.values(guest)
 
 
 # Built once: schema objects are reused for every event.

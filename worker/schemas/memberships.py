@@ -12,6 +12,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
 
 from worker import projection
 from worker.schemas import fields as zf
+from worker.schemas import parts
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,57 +89,24 @@ PATHS: dict[str, tuple[str, ...]] = {
 }
 
 
-def dig(data: dict[str, Any] | None, path: tuple[str, ...]) -> Any:
-    """The value at path in loaded (nested) data; None where a part is absent or null."""
-    for key in path:
-        if data is None:
-            return None
-        data = data.get(key)
-    return data
 
 
-class _Part(Schema):
-    class Meta:
-        unknown = EXCLUDE  # Zenoti adds keys without notice
 
 
-class _Center(_Part):
-    id = zf.Guid(load_default=None)
 
 
-class _Plan(_Part):
-    id = zf.Guid(load_default=None)
-    name = zf.Text(load_default=None)
-    type = fields.Integer(load_default=None, allow_none=True)
 
-
-class _Invoice(_Part):
-    id = zf.Guid(load_default=None)
-    no = zf.Text(load_default=None)
-
-
-class _Price(_Part):
-    sales = zf.Money()
-    tax = zf.Money()
-    final = zf.Money()
-
-
-class _Purchase(_Part):
-    price = fields.Nested(_Price, load_default=None, allow_none=True)
-    date = zf.LocalDateTime(load_default=None)
-
-
-class _Credit(_Part):
+class _Credit(parts.Part):
     total = zf.Money()
 
 
-class _Freeze(_Part):
+class _Freeze(parts.Part):
     start_date = zf.LocalDateTime(load_default=None)
     end_date = zf.LocalDateTime(load_default=None)
     fee = zf.Money()
 
 
-class _Cancel(_Part):
+class _Cancel(parts.Part):
     cancel_initiated_date = zf.LocalDateTime(load_default=None)
     cancel_date = zf.LocalDateTime(load_default=None)
     termination_date = zf.LocalDateTime(load_default=None)
@@ -157,13 +125,13 @@ class MembershipSchema(Schema):
     user_membership_id = zf.Guid(required=True, allow_none=False)
     group_user_membership_id = zf.Guid(allow_none=True)
     guest_id = zf.Guid(allow_none=True)
-    membership = fields.Nested(_Plan, allow_none=True)
-    center = fields.Nested(_Center, allow_none=True)
+    membership = fields.Nested(parts.Named, allow_none=True)
+    center = fields.Nested(parts.Center, allow_none=True)
     status = fields.Integer(allow_none=True)
     recurrence_status = fields.Integer(allow_none=True)
     member_code = zf.Text(allow_none=True)
-    invoice = fields.Nested(_Invoice, allow_none=True)
-    purchase = fields.Nested(_Purchase, allow_none=True)
+    invoice = fields.Nested(parts.Invoice, allow_none=True)
+    purchase = fields.Nested(parts.Purchase, allow_none=True)
     expiry_date = zf.LocalDateTime(allow_none=True)
     next_collection_date = zf.LocalDateTime(allow_none=True)
     grace_period_date = zf.LocalDateTime(allow_none=True)
@@ -180,7 +148,7 @@ class MembershipSchema(Schema):
         return Membership(
             user_membership_id=data["user_membership_id"],
             carried=frozenset(data),
-            **{column: dig(data, path) for column, path in PATHS.items()},
+            **{column: parts.dig(data, path) for column, path in PATHS.items()},
         )
 
 

@@ -12,7 +12,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
 
 from worker import projection
 from worker.schemas import fields as zf
-from worker.schemas import memberships
+from worker.schemas import parts
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,49 +87,24 @@ PATHS: dict[str, tuple[str, ...]] = {
 }
 
 
-class _Part(Schema):
-    class Meta:
-        unknown = EXCLUDE  # Zenoti adds keys without notice
 
 
-class _Center(_Part):
-    id = zf.Guid(load_default=None)
 
 
-class _Package(_Part):
-    id = zf.Guid(load_default=None)
-    name = zf.Text(load_default=None)
-    type = fields.Integer(load_default=None, allow_none=True)
 
 
-class _Invoice(_Part):
-    id = zf.Guid(load_default=None)
-    no = zf.Text(load_default=None)
-
-
-class _Price(_Part):
-    sales = zf.Money()
-    tax = zf.Money()
-    final = zf.Money()
-
-
-class _Purchase(_Part):
-    price = fields.Nested(_Price, load_default=None, allow_none=True)
-    date = zf.LocalDateTime(load_default=None)
-
-
-class _Validity(_Part):
+class _Validity(parts.Part):
     start = zf.LocalDateTime(load_default=None)
     end = zf.LocalDateTime(load_default=None)
     end_date_with_grace = zf.LocalDateTime(load_default=None)
 
 
-class _Schedule(_Part):
+class _Schedule(parts.Part):
     completed_schedules = fields.Integer(load_default=None, allow_none=True)
     next_schedule_date = zf.LocalDateTime(load_default=None)
 
 
-class _ServiceBalance(_Part):
+class _ServiceBalance(parts.Part):
     total = fields.Integer(load_default=None, allow_none=True)
     used = fields.Integer(load_default=None, allow_none=True)
     balance = fields.Integer(load_default=None, allow_none=True)
@@ -145,12 +120,12 @@ class PackageSchema(Schema):
 
     user_package_id = zf.Guid(required=True, allow_none=False)
     guest_id = zf.Guid(allow_none=True)
-    package = fields.Nested(_Package, allow_none=True)
-    center = fields.Nested(_Center, allow_none=True)
+    package = fields.Nested(parts.Named, allow_none=True)
+    center = fields.Nested(parts.Center, allow_none=True)
     status = fields.Integer(allow_none=True)
     user_package_state = fields.Integer(allow_none=True)
-    invoice = fields.Nested(_Invoice, allow_none=True)
-    purchase = fields.Nested(_Purchase, allow_none=True)
+    invoice = fields.Nested(parts.Invoice, allow_none=True)
+    purchase = fields.Nested(parts.Purchase, allow_none=True)
     date = fields.Nested(_Validity, allow_none=True)
     never_expires = fields.Boolean(allow_none=True)
     expiration_days = fields.Integer(allow_none=True)
@@ -169,7 +144,7 @@ class PackageSchema(Schema):
         return Package(
             user_package_id=data["user_package_id"],
             carried=frozenset(data),
-            **{column: memberships.dig(data, path) for column, path in PATHS.items()},
+            **{column: parts.dig(data, path) for column, path in PATHS.items()},
         )
 
 
