@@ -71,12 +71,25 @@ class Drainer:
             return
         items = [self._prepare(e) for e in entries if e.delivery is not None]
         if items:
-            process.write(self.pool, items)
+            try:
+                process.write(self.pool, items)
+            except errors.TransientError:
+                self.stream.mark_failing(entries)
+                raise
             result.batches += 1
         self.stream.ack(entries)  # unreadable entries (deleted, not ours) are dropped too
         result.deliveries += len(entries)
 
     def _prepare(self, entry: stream.Entry) -> process.Prepared:
+        retrying_for = time.time() - entry.failing_since if entry.failing_since else 0
+        if retrying_for > self.settings.retry_for_seconds:
+            return process.reject(
+                process.prepare(entry.delivery, entry.times_delivered),
+                errors.RetriesExhausted(
+                    f"its batch kept failing with transient errors for {retrying_for:.0f} s "
+                    f"(ZENOTI_INGEST_RETRY_FOR_SECONDS is {self.settings.retry_for_seconds:g})"
+                ),
+            )
         if entry.times_delivered <= self.settings.max_deliveries:
             return process.prepare(entry.delivery, entry.times_delivered)
         # Not even parsed: parsing may be what crashed the worker each time.

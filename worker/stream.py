@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import redis
@@ -18,6 +19,7 @@ class Pending:
 
     entry_id: bytes
     times_delivered: int
+    failing_since: float | None = None  # first transient failure (epoch s), if it had one
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,7 @@ class Entry:
     entry_id: bytes
     delivery: contract.Delivery | None  # None: the entry was deleted or is not ours to read
     times_delivered: int
+    failing_since: float | None = None
 
 
 class DeliveryStream:
@@ -35,6 +38,8 @@ class DeliveryStream:
         self._key = settings.stream_key
         self._group = settings.consumer_group
         self._claim_idle_ms = int(settings.claim_idle_seconds * 1000)
+        # entry id → when a transient error first stopped its batch (epoch seconds)
+        self._failing = f"{settings.redis_prefix}:failing"
 
     def ensure_group(self) -> None:
         """Create the stream and its consumer group if missing (from the first entry on)."""
@@ -64,12 +69,37 @@ class DeliveryStream:
         return own
 
     def take(self, consumer: str, pending: list[Pending]) -> list[Entry]:
-        """Hand pending entries to `consumer` again; each one's delivery count grows by one."""
+        """Hand pending entries to `consumer` again. The delivery count, which bounds how often
+        an entry may crash a worker, grows by one, except for entries whose last attempt ended
+        in a transient error (their retries are bounded by time instead). Their mark is
+        cleared now: if this attempt crashes the worker, the next one counts."""
         if not pending:
             return []
-        times = {p.entry_id: p.times_delivered + 1 for p in pending}
-        reply = self._call(self._redis.xclaim, self._key, self._group, consumer, 0, list(times))
-        return [_entry(entry_id, fields, times[entry_id]) for entry_id, fields in reply]
+        entries = []
+        for retrying, group in ((False, [p for p in pending if p.failing_since is None]),
+                                (True, [p for p in pending if p.failing_since is not None])):
+            if not group:
+                continue
+            known = {p.entry_id: p for p in group}
+            counts = {i: p.times_delivered + (0 if retrying else 1) for i, p in known.items()}
+            # XCLAIM RETRYCOUNT sets the count: same value for a retry, one more otherwise.
+            for count in sorted(set(counts.values())):
+                ids = [i for i, c in counts.items() if c == count]
+                reply = self._call(self._redis.xclaim, self._key, self._group, consumer, 0,
+                                   ids, retrycount=count)
+                entries += [_entry(i, fields, count, known[i].failing_since)
+                            for i, fields in reply]
+            if retrying:
+                self._call(self._redis.hdel, self._failing, *known)
+        return entries
+
+    def mark_failing(self, entries: list[Entry]) -> None:
+        """These entries' batch hit a transient error: remember since when, for their retries."""
+        now = time.time()
+        pipe = self._redis.pipeline(transaction=False)
+        for entry in entries:
+            pipe.hset(self._failing, entry.entry_id, entry.failing_since or now)
+        self._call(pipe.execute)
 
     def read_new(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
         """Up to `count` entries never handed out before, waiting up to `block_ms` for one."""
@@ -85,12 +115,18 @@ class DeliveryStream:
         pipe = self._redis.pipeline(transaction=False)
         pipe.xack(self._key, self._group, *ids)
         pipe.xdel(self._key, *ids)
+        pipe.hdel(self._failing, *ids)
         self._call(pipe.execute)
 
     def _own_pending(self, consumer: str, count: int) -> list[Pending]:
         rows = self._call(self._redis.xpending_range, self._key, self._group, "-", "+", count,
                           consumername=consumer)
-        return [Pending(p["message_id"], p["times_delivered"]) for p in rows]
+        if not rows:
+            return []
+        ids = [p["message_id"] for p in rows]
+        since = self._call(self._redis.hmget, self._failing, ids)
+        return [Pending(p["message_id"], p["times_delivered"], float(s) if s else None)
+                for p, s in zip(rows, since, strict=True)]
 
     def _call(self, command, *args, **kwargs):
         try:
@@ -109,11 +145,12 @@ def _entries(reply: list) -> list[tuple[bytes, dict | None]]:
     return [item for _, items in reply or [] for item in items]
 
 
-def _entry(entry_id: bytes, fields: dict | None, times_delivered: int) -> Entry:
+def _entry(entry_id: bytes, fields: dict | None, times_delivered: int,
+           failing_since: float | None = None) -> Entry:
     delivery = None
     if fields:
         try:
             delivery = contract.Delivery.from_fields(fields)
         except (KeyError, ValueError, UnicodeDecodeError):
             log.error("stream_entry_malformed", entry_id=entry_id.decode())
-    return Entry(entry_id, delivery, times_delivered)
+    return Entry(entry_id, delivery, times_delivered, failing_since)

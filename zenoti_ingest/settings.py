@@ -50,6 +50,9 @@ class Settings:
     max_deliveries: int = 10  # ... and past this many it becomes a dead letter
     retry_base_seconds: float = 1.0
     retry_max_seconds: float = 60.0
+    # A batch failing with transient errors (deadlocks, a Redis or Postgres error mid-write)
+    # is retried this long; then its deliveries become dead letters (retries_exhausted).
+    retry_for_seconds: float = 3600.0
     db_pool_size: int = 2
     data_dir: Path = Path(".zenoti-ingest")  # embedded servers keep their files here
     log_level: str = "INFO"
@@ -96,6 +99,7 @@ class Settings:
             max_deliveries=_int(env, PREFIX + "MAX_DELIVERIES", cls.max_deliveries, minimum=1),
             retry_base_seconds=_float(env, PREFIX + "RETRY_BASE_SECONDS", cls.retry_base_seconds),
             retry_max_seconds=_float(env, PREFIX + "RETRY_MAX_SECONDS", cls.retry_max_seconds),
+            retry_for_seconds=_float(env, PREFIX + "RETRY_FOR_SECONDS", cls.retry_for_seconds),
             db_pool_size=_int(env, PREFIX + "DB_POOL_SIZE", cls.db_pool_size, minimum=1),
             data_dir=Path(env.get(PREFIX + "DATA_DIR", str(cls.data_dir))),
             log_level=_choice(
