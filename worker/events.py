@@ -22,7 +22,9 @@ from worker.schemas import (
     memberships,
     packages,
 )
-from zenoti_ingest import errors
+from zenoti_ingest import errors, logs
+
+log = logs.get_logger(__name__)
 
 # Every resource module, each with its TABLES and its HANDLERS (event type → schema, projection).
 RESOURCES = (
@@ -51,6 +53,7 @@ def project(event: envelope.Event, applied: projection.Applied) -> projection.Pr
     """
     handler = HANDLERS.get(event.event_type)
     if handler is None:
+        log.info("event_unhandled", event_type=event.event_type, ingest_id=applied.ingest_id)
         return projection.Projected(
             projection.text(event.data.get("id")), projection.guid(event.data.get("center_id"))
         )
