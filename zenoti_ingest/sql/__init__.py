@@ -17,4 +17,11 @@ def _load(text: str) -> dict[str, str]:
     return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
 
 
-queries: dict[str, str] = _load((resources.files(__name__) / "queries.sql").read_text())
+def _with_filters(found: dict[str, str]) -> dict[str, str]:
+    """Queries that filter deliveries say `{filters}`: the one `delivery_filters` fragment."""
+    return {name: q.replace("{filters}", found["delivery_filters"]) for name, q in found.items()}
+
+
+queries: dict[str, str] = _with_filters(
+    _load((resources.files(__name__) / "queries.sql").read_text())
+)

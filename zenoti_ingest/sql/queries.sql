@@ -70,20 +70,26 @@ SELECT pg_advisory_xact_lock(7254017810341);
 -- database_exists --
 SELECT 1 FROM pg_database WHERE datname = %(name)s;
 
+-- delivery_filters --
+-- The dlq / reprocess filters, put in the queries below where they say so (a NULL filter
+-- matches everything; `until` is exclusive).
+AND (%(ingest_ids)s::uuid[] IS NULL OR ingest_id = ANY(%(ingest_ids)s::uuid[]))
+AND (%(failure_classes)s::text[] IS NULL OR failure_class = ANY(%(failure_classes)s::text[]))
+AND (%(event_types)s::text[] IS NULL OR event_type = ANY(%(event_types)s::text[]))
+AND (%(since)s::timestamptz IS NULL OR received_at >= %(since)s::timestamptz)
+AND (%(until)s::timestamptz IS NULL OR received_at < %(until)s::timestamptz)
+AND (%(reason_contains)s::text IS NULL
+     OR strpos(lower(error), lower(%(reason_contains)s::text)) > 0)
+AND (%(source)s::text IS NULL OR source = %(source)s::text)
+
 -- list_dead --
 -- Dead letters matching the dlq filters (a NULL filter matches everything), oldest first;
 -- never the body. `until` is exclusive. A NULL limit is no limit.
 SELECT ingest_id, received_at, source, event_type, failure_class, attempts, first_failed_at,
        last_failed_at, error
 FROM dead_letters
-WHERE (%(ingest_ids)s::uuid[] IS NULL OR ingest_id = ANY(%(ingest_ids)s::uuid[]))
-  AND (%(failure_classes)s::text[] IS NULL OR failure_class = ANY(%(failure_classes)s::text[]))
-  AND (%(event_types)s::text[] IS NULL OR event_type = ANY(%(event_types)s::text[]))
-  AND (%(since)s::timestamptz IS NULL OR received_at >= %(since)s::timestamptz)
-  AND (%(until)s::timestamptz IS NULL OR received_at < %(until)s::timestamptz)
-  AND (%(reason_contains)s::text IS NULL
-       OR strpos(lower(error), lower(%(reason_contains)s::text)) > 0)
-  AND (%(source)s::text IS NULL OR source = %(source)s::text)
+WHERE TRUE
+  {filters}
 ORDER BY received_at, ingest_id
 LIMIT %(limit)s;
 
@@ -91,14 +97,8 @@ LIMIT %(limit)s;
 -- How many dead letters per failure class and event type, with the same filters as list_dead.
 SELECT failure_class, event_type, count(*)
 FROM dead_letters
-WHERE (%(ingest_ids)s::uuid[] IS NULL OR ingest_id = ANY(%(ingest_ids)s::uuid[]))
-  AND (%(failure_classes)s::text[] IS NULL OR failure_class = ANY(%(failure_classes)s::text[]))
-  AND (%(event_types)s::text[] IS NULL OR event_type = ANY(%(event_types)s::text[]))
-  AND (%(since)s::timestamptz IS NULL OR received_at >= %(since)s::timestamptz)
-  AND (%(until)s::timestamptz IS NULL OR received_at < %(until)s::timestamptz)
-  AND (%(reason_contains)s::text IS NULL
-       OR strpos(lower(error), lower(%(reason_contains)s::text)) > 0)
-  AND (%(source)s::text IS NULL OR source = %(source)s::text)
+WHERE TRUE
+  {filters}
 GROUP BY failure_class, event_type
 ORDER BY failure_class, event_type;
 
@@ -108,14 +108,7 @@ ORDER BY failure_class, event_type;
 SELECT ingest_id
 FROM webhook_events
 WHERE status = %(status)s
-  AND (%(ingest_ids)s::uuid[] IS NULL OR ingest_id = ANY(%(ingest_ids)s::uuid[]))
-  AND (%(failure_classes)s::text[] IS NULL OR failure_class = ANY(%(failure_classes)s::text[]))
-  AND (%(event_types)s::text[] IS NULL OR event_type = ANY(%(event_types)s::text[]))
-  AND (%(since)s::timestamptz IS NULL OR received_at >= %(since)s::timestamptz)
-  AND (%(until)s::timestamptz IS NULL OR received_at < %(until)s::timestamptz)
-  AND (%(reason_contains)s::text IS NULL
-       OR strpos(lower(error), lower(%(reason_contains)s::text)) > 0)
-  AND (%(source)s::text IS NULL OR source = %(source)s::text)
+  {filters}
 ORDER BY received_at, ingest_id;
 
 -- count_archived --
