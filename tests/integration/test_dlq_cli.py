@@ -5,13 +5,10 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import logging
 import uuid
 
 import pytest
 import redis
-import structlog
-from click.testing import CliRunner
 
 from tests.fixtures import samples
 from tests.fixtures.database import delivery, fetch, write
@@ -35,22 +32,6 @@ def make_dead(pool, d: contract.Delivery, attempts: int = 11) -> contract.Delive
     item = process.reject(process.unparsed(d, attempts), errors.RetriesExhausted("gave up"))
     assert process.write(pool, [item]) == {d.ingest_id: "dead"}
     return d
-
-
-@pytest.fixture
-def invoke(settings):
-    """Run the real `zenoti-ingest` group in-process with this test's settings."""
-    handlers = logging.root.handlers[:]
-    runner = CliRunner()
-
-    def run(*args: str, code: int = 0):
-        result = runner.invoke(cli.main, list(args), obj=settings, catch_exceptions=False)
-        assert result.exit_code == code, (result.stdout, result.stderr)
-        return result
-
-    yield run
-    structlog.reset_defaults()  # the CLI pointed logs at the runner's (now closed) stderr
-    logging.root.handlers[:] = handlers
 
 
 @dataclasses.dataclass

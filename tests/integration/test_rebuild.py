@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import uuid
 
 import pytest
-import structlog
-from click.testing import CliRunner
 from marshmallow import Schema, fields
 
 from tests.fixtures import samples
@@ -54,22 +51,6 @@ def guest_event(page: str, delivery_id: str, timestamp: str, event_type: str | N
     document = samples.repaired_json(page)
     return samples.envelope(event_type or document["event_type"], document["data"],
                             delivery_id, timestamp)
-
-
-@pytest.fixture
-def invoke(settings):
-    """Run the real `zenoti-ingest` group in-process with this test's settings."""
-    handlers = logging.root.handlers[:]
-    runner = CliRunner()
-
-    def run(*args: str, code: int = 0):
-        result = runner.invoke(cli.main, list(args), obj=settings, catch_exceptions=False)
-        assert result.exit_code == code, (result.stdout, result.stderr)
-        return result
-
-    yield run
-    structlog.reset_defaults()  # the CLI pointed logs at the runner's (now closed) stderr
-    logging.root.handlers[:] = handlers
 
 
 @pytest.fixture
