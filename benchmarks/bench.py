@@ -9,6 +9,7 @@ Process logs of the last run are kept in benchmarks/results/logs/. See benchmark
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import signal
 import sys
@@ -34,6 +35,8 @@ PHASES = ("ingress", "drain", "e2e")
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     plan = QUICK if args.quick else FULL
+    if args.drain_total:
+        plan = dataclasses.replace(plan, drain_total=args.drain_total)
     logs.configure(Settings(log_level="WARNING", log_format="console"))
     for signum in (signal.SIGINT, signal.SIGTERM):  # both stop everything we started
         signal.signal(signum, _interrupt)
@@ -90,6 +93,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help=f"a small run: {QUICK.drain_total:,} deliveries, "
                              f"{QUICK.load_seconds} s loads (under 2 minutes)")
+    parser.add_argument("--drain-total", type=int, metavar="N",
+                        help="deliveries to pre-load for the drain (e.g. 1000000 to watch the "
+                             "worker's memory over a million events)")
     parser.add_argument("--only", action="append", choices=PHASES,
                         help="run only this phase (repeatable)")
     return parser.parse_args(argv)
