@@ -58,42 +58,44 @@ class BaselineResult:
     appointments: verify.Appointments
 
 
+WORKER = [procs.executable("zenoti-ingest"), "worker"]
+
+
 def run_ours(group: procs.Group, dataset: DataSet) -> OursResult:
-    total = len(dataset.items)
-    procs.say(f"drain: ours, {total:,} deliveries pre-loaded in the stream")
-    redis_url = stores.redis_url(OURS_REDIS_DB)
-    with (stores.redis_database(OURS_REDIS_DB) as client,
-          stores.database("zi_bench_drain") as database_url):
-        preload_stream(client, dataset)
-        with group.scope():
-            launched = time.monotonic()
-            worker = servers.start_worker(group, "ours-worker-drain", redis_url, database_url)
-            key = servers.OURS.stream_key
-            drain = time_drain(worker, total, lambda: total - client.xlen(key), launched)
-        result = OursResult(drain, verify.archive(database_url, dataset),
-                            verify.appointments(database_url, dataset))
-    procs.say(f"  {drain.rate:,.0f} events/s; {result.archive.describe()}; "
-              f"appointments {result.appointments.describe()}")
-    return result
+    """Our Celery worker (prefork, concurrency 2) drains the backlog."""
+    procs.say(f"drain: ours, {len(dataset.items):,} deliveries pre-loaded in the stream")
+    drain, archive, appointments = _drain_stream(group, dataset, "ours-worker-drain", WORKER,
+                                                 "zi_bench_drain")
+    procs.say(f"  {drain.rate:,.0f} events/s; {archive.describe()}; "
+              f"appointments {appointments.describe()}")
+    return OursResult(drain, archive, appointments)
 
 
 def run_plain(group: procs.Group, dataset: DataSet) -> PlainResult:
     """The same backlog drained by one plain process (no Celery), same code path."""
+    procs.say(f"drain: one plain process, no Celery, {len(dataset.items):,} deliveries "
+              "pre-loaded")
+    drain, archive, _ = _drain_stream(group, dataset, "plain-drain", PLAIN_DRAIN,
+                                      "zi_bench_plain")
+    procs.say(f"  {drain.rate:,.0f} events/s; {archive.describe()}")
+    return PlainResult(drain, archive)
+
+
+def _drain_stream(group: procs.Group, dataset: DataSet, name: str, command: list[str],
+                  database: str) -> tuple[Drain, verify.Archive, verify.Appointments]:
+    """Pre-load our stream, time `command` draining it, then check what it wrote."""
     total = len(dataset.items)
-    procs.say(f"drain: one plain process, no Celery, {total:,} deliveries pre-loaded")
     redis_url = stores.redis_url(OURS_REDIS_DB)
     with (stores.redis_database(OURS_REDIS_DB) as client,
-          stores.database("zi_bench_plain") as database_url):
+          stores.database(database) as database_url):
         preload_stream(client, dataset)
         with group.scope():
             launched = time.monotonic()
-            worker = group.start("plain-drain", PLAIN_DRAIN,
-                                 servers.ours_env(redis_url, database_url))
+            worker = group.start(name, command, servers.ours_env(redis_url, database_url))
             key = servers.OURS.stream_key
             drain = time_drain(worker, total, lambda: total - client.xlen(key), launched)
-        result = PlainResult(drain, verify.archive(database_url, dataset))
-    procs.say(f"  {drain.rate:,.0f} events/s; {result.archive.describe()}")
-    return result
+        return (drain, verify.archive(database_url, dataset),
+                verify.appointments(database_url, dataset))
 
 
 def run_baseline(group: procs.Group, dataset: DataSet) -> BaselineResult:
