@@ -30,27 +30,55 @@ MODES = {
 }
 
 
-def measure(group: procs.Group, mode: str, body_file: Path, seconds: int
-            ) -> http_load.LoadResult:
+def measure(group: procs.Group, mode: str, body_file: Path, seconds: int) -> http_load.LoadResult:
     port, web_port = procs.free_port(), procs.free_port()
     with tempfile.TemporaryDirectory() as folder, group.scope():
-        group.start(f"redis-{mode.replace(' ', '-')}",
-                    [str(services._redis_server_binary()), "--port", str(port), "--bind",
-                     "127.0.0.1", "--dir", folder, *MODES[mode]], procs.env())
+        group.start(
+            f"redis-{mode.replace(' ', '-')}",
+            [
+                str(services._redis_server_binary()),
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                folder,
+                *MODES[mode],
+            ],
+            procs.env(),
+        )
         url = f"redis://127.0.0.1:{port}/0"
         client = redis.Redis.from_url(url)
         procs.wait_until(lambda: _answers(client), timeout=10, what=f"redis ({mode})")
-        server = servers.start_server(group, "ingress-fsync", servers.ours_serve_command(web_port),
-                                      servers.ours_env(url, "", web_port), web_port)
-        http_load.closed_loop(group, name="load-fsync-warmup", url=server.webhook_url,
-                                     body_file=body_file, seconds=2, connections=CONNECTIONS)
+        server = servers.start_server(
+            group,
+            "ingress-fsync",
+            servers.ours_serve_command(web_port),
+            servers.ours_env(url, "", web_port),
+            web_port,
+        )
+        http_load.closed_loop(
+            group,
+            name="load-fsync-warmup",
+            url=server.webhook_url,
+            body_file=body_file,
+            seconds=2,
+            connections=CONNECTIONS,
+        )
         before = settled(stream_length, client)
-        load = http_load.closed_loop(group, name="load-fsync", url=server.webhook_url,
-                                     body_file=body_file, seconds=seconds,
-                                     connections=CONNECTIONS)
+        load = http_load.closed_loop(
+            group,
+            name="load-fsync",
+            url=server.webhook_url,
+            body_file=body_file,
+            seconds=seconds,
+            connections=CONNECTIONS,
+        )
         enqueued = settled(stream_length, client) - before
-    procs.say(f"{mode}: {load.rps:,.0f} requests/s, p99 {load.p99_ms:.1f} ms, "
-              f"{load.failed} failed, {enqueued:,} enqueued for {load.accepted:,} 2xx")
+    procs.say(
+        f"{mode}: {load.rps:,.0f} requests/s, p99 {load.p99_ms:.1f} ms, "
+        f"{load.failed} failed, {enqueued:,} enqueued for {load.accepted:,} 2xx"
+    )
     return load
 
 
@@ -71,8 +99,10 @@ def main() -> None:
         results = {mode: measure(group, mode, body_file, args.seconds) for mode in MODES}
     base = results["appendfsync everysec"]
     lines = ["| Redis persistence | requests/s | p99 | vs everysec |", "| --- | --- | --- | --- |"]
-    lines += [f"| {mode} | {r.rps:,.0f} | {r.p99_ms:.1f} ms | {r.rps / base.rps:.2f}x |"
-              for mode, r in results.items()]
+    lines += [
+        f"| {mode} | {r.rps:,.0f} | {r.p99_ms:.1f} ms | {r.rps / base.rps:.2f}x |"
+        for mode, r in results.items()
+    ]
     print("\n".join(lines))
     (RESULTS / "appendfsync.md").write_text("\n".join(lines) + "\n")
 

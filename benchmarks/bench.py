@@ -76,9 +76,11 @@ def run_drain(group: procs.Group, plan: Plan, results: report.Results) -> None:
     results.drain = phase_drain.run_ours(group, dataset)
     results.plain = phase_drain.run_plain(group, dataset)
     results.baseline = phase_drain.run_baseline(group, dataset.head(plan.baseline_total))
-    results.notes.append(f"The one-task-per-webhook worker drains the first "
-                         f"{plan.baseline_total:,} of the same {plan.drain_total:,} "
-                         "deliveries; rates are per second.")
+    results.notes.append(
+        f"The one-task-per-webhook worker drains the first "
+        f"{plan.baseline_total:,} of the same {plan.drain_total:,} "
+        "deliveries; rates are per second."
+    )
 
 
 def run_e2e(group: procs.Group, plan: Plan, results: report.Results) -> None:
@@ -90,14 +92,22 @@ RUNNERS = {"ingress": run_ingress, "drain": run_drain, "e2e": run_e2e}
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help=f"a small run: {QUICK.drain_total:,} deliveries, "
-                             f"{QUICK.load_seconds} s loads (under 2 minutes)")
-    parser.add_argument("--drain-total", type=int, metavar="N",
-                        help="deliveries to pre-load for the drain (e.g. 1000000 to watch the "
-                             "worker's memory over a million events)")
-    parser.add_argument("--only", action="append", choices=PHASES,
-                        help="run only this phase (repeatable)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a small run: {QUICK.drain_total:,} deliveries, "
+        f"{QUICK.load_seconds} s loads (under 2 minutes)",
+    )
+    parser.add_argument(
+        "--drain-total",
+        type=int,
+        metavar="N",
+        help="deliveries to pre-load for the drain (e.g. 1000000 to watch the "
+        "worker's memory over a million events)",
+    )
+    parser.add_argument(
+        "--only", action="append", choices=PHASES, help="run only this phase (repeatable)"
+    )
     return parser.parse_args(argv)
 
 

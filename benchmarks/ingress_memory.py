@@ -33,12 +33,22 @@ def main() -> None:
         body_file = logs / "started-body.json"
         body_file.write_bytes(payloads.started_body())
         port, url = procs.free_port(), stores.redis_url(REDIS_DB)
-        server = servers.start_server(group, "ingress-memory", servers.ours_serve_command(port),
-                                      servers.ours_env(url, "", port), port)
+        server = servers.start_server(
+            group,
+            "ingress-memory",
+            servers.ours_serve_command(port),
+            servers.ours_env(url, "", port),
+            port,
+        )
         with resources.UsageWatch([server.proc], interval=1.0) as watch:
-            load = http_load.closed_loop(group, name="load-memory", url=server.webhook_url,
-                                         body_file=body_file, seconds=args.seconds,
-                                         connections=CONNECTIONS)
+            load = http_load.closed_loop(
+                group,
+                name="load-memory",
+                url=server.webhook_url,
+                body_file=body_file,
+                seconds=args.seconds,
+                connections=CONNECTIONS,
+            )
         [usage] = watch.usage()
         enqueued = settled(stream_length, client)
     lines = [

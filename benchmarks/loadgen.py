@@ -44,9 +44,11 @@ class Target:
         return cls(parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/")
 
     def request(self, body: bytes) -> bytes:
-        return (b"POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n" % (self.path.encode(), self.host.encode(),
-                                                 self.port, len(body))) + body
+        return (
+            b"POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n"
+            % (self.path.encode(), self.host.encode(), self.port, len(body))
+        ) + body
 
 
 async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
@@ -132,11 +134,18 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--seconds", type=float, required=True)
     parser.add_argument("--body-file", help="closed loop: the body to post")
-    parser.add_argument("--numbered", action="store_true",
-                        help="closed loop: the body is a template to number (payloads.NUMBER)")
+    parser.add_argument(
+        "--numbered",
+        action="store_true",
+        help="closed loop: the body is a template to number (payloads.NUMBER)",
+    )
     parser.add_argument("--rate", type=float, help="steady rate: requests per second")
-    parser.add_argument("--start-at", type=float, default=0.0,
-                        help="steady rate: epoch seconds when request 0 leaves")
+    parser.add_argument(
+        "--start-at",
+        type=float,
+        default=0.0,
+        help="steady rate: epoch seconds when request 0 leaves",
+    )
     args = parser.parse_args()
     started_at = args.start_at or time.time()
     if args.rate:

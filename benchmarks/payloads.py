@@ -31,7 +31,7 @@ def printed_sample() -> str:
     lines = PAGE.read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("{"))
     end = next(i for i in range(start, len(lines)) if lines[i].startswith("}"))
-    return "\n".join(lines[start:end + 1])
+    return "\n".join(lines[start : end + 1])
 
 
 def sample_data() -> dict:
@@ -45,21 +45,26 @@ def zenoti_timestamp(when: datetime) -> str:
 
 
 def envelope(event_type: str, data: dict, delivery_id: str, at: datetime) -> bytes:
-    return json.dumps({
-        "id": delivery_id,
-        "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, delivery_id)),
-        "event_schema": "v1",
-        "event_resource": "Appointment",
-        "event_type": event_type,
-        "event_timestamp": zenoti_timestamp(at),
-        "data": data,
-    }).encode()
+    return json.dumps(
+        {
+            "id": delivery_id,
+            "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, delivery_id)),
+            "event_schema": "v1",
+            "event_resource": "Appointment",
+            "event_type": event_type,
+            "event_timestamp": zenoti_timestamp(at),
+            "data": data,
+        }
+    ).encode()
 
 
 def with_appointment(data: dict, appointment_id: str, event_type: str) -> dict:
     """The sample's data for another appointment, at the progress of `event_type`."""
-    first = {**data["appointments"][0], "id": appointment_id,
-             "appointment_progress": PROGRESS[event_type]}
+    first = {
+        **data["appointments"][0],
+        "id": appointment_id,
+        "appointment_progress": PROGRESS[event_type],
+    }
     return {**data, "appointments": [first]}
 
 
@@ -86,8 +91,10 @@ class Numbering:
 
     def patterns(self) -> dict[str, str]:
         """SQL LIKE patterns: {"deliveries": ..., "appointments": ...}."""
-        return {"deliveries": self.delivery_prefix + "%",
-                "appointments": self.appointment_prefix + "%"}
+        return {
+            "deliveries": self.delivery_prefix + "%",
+            "appointments": self.appointment_prefix + "%",
+        }
 
 
 STEADY = Numbering("e2e-", "00000000-0000-4000-8000-")  # the steady-rate run
@@ -129,11 +136,13 @@ class DataSet:
         newest: dict[str, Event] = {}
         for item in self.items:
             event = item.event
-            if event and (event.appointment_id not in newest
-                          or event.at > newest[event.appointment_id].at):
+            if event and (
+                event.appointment_id not in newest or event.at > newest[event.appointment_id].at
+            ):
                 newest[event.appointment_id] = event
-        return {key: (STATUS[e.event_type], PROGRESS[e.event_type], e.at)
-                for key, e in newest.items()}
+        return {
+            key: (STATUS[e.event_type], PROGRESS[e.event_type], e.at) for key, e in newest.items()
+        }
 
 
 def drain_set(total: int, seed: int = 4) -> DataSet:
@@ -150,16 +159,21 @@ def drain_set(total: int, seed: int = 4) -> DataSet:
     data = sample_data()
     placed = []
     for position, event in enumerate(events):
-        body = envelope(event.event_type, with_appointment(data, event.appointment_id,
-                                                           event.event_type),
-                        str(uuid.UUID(int=rng.getrandbits(128))), event.at)
+        body = envelope(
+            event.event_type,
+            with_appointment(data, event.appointment_id, event.event_type),
+            str(uuid.UUID(int=rng.getrandbits(128))),
+            event.at,
+        )
         placed.append((position, Item(_accept(body), event, "original")))
     for position, original in rng.sample(placed, redeliveries):
         copy = Item(_accept(original.delivery.body), original.event, "redelivery")
         placed.append((rng.uniform(position, originals), copy))
     poison_body = printed_sample().encode()
-    placed += [(rng.uniform(0, originals), Item(_accept(poison_body), None, "poison"))
-               for _ in range(poison)]
+    placed += [
+        (rng.uniform(0, originals), Item(_accept(poison_body), None, "poison"))
+        for _ in range(poison)
+    ]
     placed.sort(key=lambda pair: pair[0])
     return DataSet([item for _, item in placed])
 
@@ -167,9 +181,11 @@ def drain_set(total: int, seed: int = 4) -> DataSet:
 def _hot_events(count: int, rng: random.Random) -> list[Event]:
     appointments = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(max(1, count // 100))]
     return [
-        Event(appointments[n % len(appointments)],
-              STARTED if (n // len(appointments)) % 2 == 0 else COMPLETED,
-              _EPOCH + timedelta(seconds=n // len(appointments), microseconds=n % 997))
+        Event(
+            appointments[n % len(appointments)],
+            STARTED if (n // len(appointments)) % 2 == 0 else COMPLETED,
+            _EPOCH + timedelta(seconds=n // len(appointments), microseconds=n % 997),
+        )
         for n in range(count)
     ]
 
@@ -177,8 +193,10 @@ def _hot_events(count: int, rng: random.Random) -> list[Event]:
 def _unique_events(count: int) -> list[Event]:
     """Pairs of Started then Completed, one appointment per pair."""
     appointments = [str(uuid.uuid4()) for _ in range((count + 1) // 2)]
-    return [Event(appointments[n // 2], (STARTED, COMPLETED)[n % 2],
-                  _EPOCH + timedelta(minutes=n % 2)) for n in range(count)]
+    return [
+        Event(appointments[n // 2], (STARTED, COMPLETED)[n % 2], _EPOCH + timedelta(minutes=n % 2))
+        for n in range(count)
+    ]
 
 
 def _accept(body: bytes) -> contract.Delivery:

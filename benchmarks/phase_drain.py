@@ -21,10 +21,24 @@ OURS_REDIS_DB, BASELINE_REDIS_DB = 11, 12
 PRELOAD_CHUNK = 1_000
 MIN_RATE = 100  # deliveries/s below which a drain is called stuck
 PLAIN_DRAIN = [sys.executable, "-m", "baselines.plain_drain"]
-BASELINE_WORKER = [sys.executable, "-m", "celery", "--app", "baselines.celery_stack", "worker",
-                   "--pool", "prefork", "--concurrency", "2", "--hostname",
-                   "zi-bench-baseline@%h", "--loglevel", "WARNING",
-                   "--without-gossip", "--without-mingle"]
+BASELINE_WORKER = [
+    sys.executable,
+    "-m",
+    "celery",
+    "--app",
+    "baselines.celery_stack",
+    "worker",
+    "--pool",
+    "prefork",
+    "--concurrency",
+    "2",
+    "--hostname",
+    "zi-bench-baseline@%h",
+    "--loglevel",
+    "WARNING",
+    "--without-gossip",
+    "--without-mingle",
+]
 
 
 @dataclass(frozen=True)
@@ -64,55 +78,62 @@ WORKER = [procs.executable("zenoti-ingest"), "worker"]
 def run_ours(group: procs.Group, dataset: DataSet) -> OursResult:
     """Our Celery worker (prefork, concurrency 2) drains the backlog."""
     procs.say(f"drain: ours, {len(dataset.items):,} deliveries pre-loaded in the stream")
-    drain, archive, appointments = _drain_stream(group, dataset, "ours-worker-drain", WORKER,
-                                                 "zi_bench_drain")
-    procs.say(f"  {drain.rate:,.0f} events/s; {archive.describe()}; "
-              f"appointments {appointments.describe()}")
+    drain, archive, appointments = _drain_stream(
+        group, dataset, "ours-worker-drain", WORKER, "zi_bench_drain"
+    )
+    procs.say(
+        f"  {drain.rate:,.0f} events/s; {archive.describe()}; "
+        f"appointments {appointments.describe()}"
+    )
     return OursResult(drain, archive, appointments)
 
 
 def run_plain(group: procs.Group, dataset: DataSet) -> PlainResult:
     """The same backlog drained by one plain process (no Celery), same code path."""
-    procs.say(f"drain: one plain process, no Celery, {len(dataset.items):,} deliveries "
-              "pre-loaded")
-    drain, archive, _ = _drain_stream(group, dataset, "plain-drain", PLAIN_DRAIN,
-                                      "zi_bench_plain")
+    procs.say(f"drain: one plain process, no Celery, {len(dataset.items):,} deliveries pre-loaded")
+    drain, archive, _ = _drain_stream(group, dataset, "plain-drain", PLAIN_DRAIN, "zi_bench_plain")
     procs.say(f"  {drain.rate:,.0f} events/s; {archive.describe()}")
     return PlainResult(drain, archive)
 
 
-def _drain_stream(group: procs.Group, dataset: DataSet, name: str, command: list[str],
-                  database: str) -> tuple[Drain, verify.Archive, verify.Appointments]:
+def _drain_stream(
+    group: procs.Group, dataset: DataSet, name: str, command: list[str], database: str
+) -> tuple[Drain, verify.Archive, verify.Appointments]:
     """Pre-load our stream, time `command` draining it, then check what it wrote."""
     total = len(dataset.items)
     redis_url = stores.redis_url(OURS_REDIS_DB)
-    with (stores.redis_database(OURS_REDIS_DB) as client,
-          stores.database(database) as database_url):
+    with stores.redis_database(OURS_REDIS_DB) as client, stores.database(database) as database_url:
         preload_stream(client, dataset)
         with group.scope():
             launched = time.monotonic()
             worker = group.start(name, command, servers.ours_env(redis_url, database_url))
             key = servers.OURS.stream_key
             drain = time_drain(worker, total, lambda: total - client.xlen(key), launched)
-        return (drain, verify.archive(database_url, dataset),
-                verify.appointments(database_url, dataset))
+        return (
+            drain,
+            verify.archive(database_url, dataset),
+            verify.appointments(database_url, dataset),
+        )
 
 
 def run_baseline(group: procs.Group, dataset: DataSet) -> BaselineResult:
     total = len(dataset.items)
     procs.say(f"drain: one Celery task per webhook, {total:,} messages pre-loaded")
     redis_url = stores.redis_url(BASELINE_REDIS_DB)
-    with (stores.redis_database(BASELINE_REDIS_DB) as client,
-          stores.database("zi_bench_celery") as database_url,
-          psycopg.connect(database_url, autocommit=True) as conn):
+    with (
+        stores.redis_database(BASELINE_REDIS_DB) as client,
+        stores.database("zi_bench_celery") as database_url,
+        psycopg.connect(database_url, autocommit=True) as conn,
+    ):
         conn.execute(celery_stack.ARCHIVE_TABLE)
         preload_celery(redis_url, dataset)
         if (queued := stores.celery_queue_length(client)) != total:
             raise RuntimeError(f"{queued} Celery messages queued for {total} published")
         with group.scope():
             launched = time.monotonic()
-            worker = group.start("baseline-worker", BASELINE_WORKER,
-                                 servers.baseline_env(redis_url, database_url))
+            worker = group.start(
+                "baseline-worker", BASELINE_WORKER, servers.baseline_env(redis_url, database_url)
+            )
             drain = time_drain(worker, total, lambda: _count(conn, "bench_archive"), launched)
         result = BaselineResult(drain, verify.appointments(database_url, dataset))
     procs.say(f"  {drain.rate:,.0f} events/s; appointments {result.appointments.describe()}")
@@ -124,7 +145,7 @@ def preload_stream(client: redis.Redis, dataset: DataSet) -> None:
     key = servers.OURS.stream_key
     for start in range(0, len(dataset.items), PRELOAD_CHUNK):
         pipe = client.pipeline(transaction=False)
-        for item in dataset.items[start:start + PRELOAD_CHUNK]:
+        for item in dataset.items[start : start + PRELOAD_CHUNK]:
             pipe.xadd(key, item.delivery.to_fields())
         pipe.execute()
 
@@ -138,14 +159,20 @@ def preload_celery(broker_url: str, dataset: DataSet) -> None:
             task.apply_async(args=(item.delivery.body.decode(),), producer=producer)
 
 
-def time_drain(worker: procs.Proc, total: int, settled: Callable[[], int],
-               launched: float) -> Drain:
-    first = procs.wait_until(settled, timeout=120, what="the first settled delivery",
-                             watch=[worker])
+def time_drain(
+    worker: procs.Proc, total: int, settled: Callable[[], int], launched: float
+) -> Drain:
+    first = procs.wait_until(
+        settled, timeout=120, what="the first settled delivery", watch=[worker]
+    )
     started = time.monotonic()
     with resources.UsageWatch([worker]) as watch:
-        procs.wait_until(lambda: settled() >= total, timeout=120 + total / MIN_RATE,
-                         what=f"all {total:,} deliveries to be settled", watch=[worker])
+        procs.wait_until(
+            lambda: settled() >= total,
+            timeout=120 + total / MIN_RATE,
+            what=f"all {total:,} deliveries to be settled",
+            watch=[worker],
+        )
         ended = time.monotonic()
     seconds = ended - started
     rate = (total - first) / seconds if first < total else total / (ended - launched)

@@ -75,10 +75,12 @@ class E2EResult:
 def run(group: procs.Group, plan: Plan, rate: float | None) -> E2EResult:
     """At `rate`, or (None) at half the sustained maximum measured first."""
     redis_url = stores.redis_url(REDIS_DB)
-    with (stores.redis_database(REDIS_DB) as client,
-          stores.database("zi_bench_e2e") as database_url,
-          psycopg.connect(database_url, autocommit=True) as conn,
-          group.scope()):
+    with (
+        stores.redis_database(REDIS_DB) as client,
+        stores.database("zi_bench_e2e") as database_url,
+        psycopg.connect(database_url, autocommit=True) as conn,
+        group.scope(),
+    ):
         server = servers.start_ours(group, redis_url, database_url)
         worker = servers.start_worker(group, "ours-worker-e2e", redis_url, database_url)
         pipeline = Pipeline(group, server, worker, conn, client)
@@ -91,14 +93,23 @@ def run(group: procs.Group, plan: Plan, rate: float | None) -> E2EResult:
             wait_settled(pipeline, load.accepted)
         processed, not_processed, appointments = conn.execute(_OUTCOMES, _NUMBERED).fetchone()
         result = E2EResult(
-            rate, load, processed, not_processed, appointments,
+            rate,
+            load,
+            processed,
+            not_processed,
+            appointments,
             database_ms=_database_latency(conn),
             observed_ms=stats.summary_ms(observation.latencies),
-            samples=len(observation.schedule), unseen=observation.unseen,
-            max_backlog=observation.max_backlog, usage=watch.usage(), sustained=sustained,
+            samples=len(observation.schedule),
+            unseen=observation.unseen,
+            max_backlog=observation.max_backlog,
+            usage=watch.usage(),
+            sustained=sustained,
         )
-    procs.say(f"  sent {load.rps:,.0f}/s; database p99 {result.database_ms[1]:.0f} ms, "
-              f"observed p99 {result.observed_ms['p99_ms']:.0f} ms; lost {result.lost}")
+    procs.say(
+        f"  sent {load.rps:,.0f}/s; database p99 {result.database_ms[1]:.0f} ms, "
+        f"observed p99 {result.observed_ms['p99_ms']:.0f} ms; lost {result.lost}"
+    )
     return result
 
 
@@ -131,13 +142,20 @@ class Observation:
     max_backlog: int = 0
 
 
-def send_and_observe(pipeline: Pipeline, plan: Plan,
-                     rate: float) -> tuple[http_load.LoadResult, Observation]:
+def send_and_observe(
+    pipeline: Pipeline, plan: Plan, rate: float
+) -> tuple[http_load.LoadResult, Observation]:
     """Run the load generator at `rate` while watching the sample's commits."""
     start_at = time.time() + START_DELAY_SECONDS
-    loadgen = http_load.start_steady_rate(pipeline.group, "load-e2e",
-                                          pipeline.server.webhook_url, rate, plan.e2e_seconds,
-                                          start_at, plan.connections)
+    loadgen = http_load.start_steady_rate(
+        pipeline.group,
+        "load-e2e",
+        pipeline.server.webhook_url,
+        rate,
+        plan.e2e_seconds,
+        start_at,
+        plan.connections,
+    )
     observation = Observation(sample_schedule(rate, plan.e2e_seconds, start_at))
     observe(pipeline, observation, loadgen)
     output = pipeline.group.finish(loadgen, timeout=plan.e2e_seconds + SETTLE_TIMEOUT_SECONDS)
@@ -151,22 +169,30 @@ def warm_up(pipeline: Pipeline) -> None:
     connection = http.client.HTTPConnection(servers.HOST, pipeline.server.port, timeout=10)
     try:
         for _ in range(WARMUP_DELIVERIES):
-            connection.request("POST", servers.WEBHOOK_PATH, body,
-                               {"Content-Type": "application/json"})
+            connection.request(
+                "POST", servers.WEBHOOK_PATH, body, {"Content-Type": "application/json"}
+            )
             connection.getresponse().read()
     finally:
         connection.close()
     procs.wait_until(
-        lambda: pipeline.conn.execute("SELECT count(*) FROM webhook_events").fetchone()[0]
-        >= WARMUP_DELIVERIES,
-        timeout=60, what="the warm-up deliveries to be written", watch=pipeline.processes)
+        lambda: (
+            pipeline.conn.execute("SELECT count(*) FROM webhook_events").fetchone()[0]
+            >= WARMUP_DELIVERIES
+        ),
+        timeout=60,
+        what="the warm-up deliveries to be written",
+        watch=pipeline.processes,
+    )
 
 
 def sample_schedule(rate: float, seconds: float, start_at: float) -> list[tuple[float, str]]:
     """(when it is sent, delivery id) of every sampled numbered delivery, in sending order."""
     step = max(1, round(rate / SAMPLES_PER_SECOND))
-    return [(start_at + n / rate, payloads.STEADY.delivery_id(n))
-            for n in range(0, int(rate * seconds), step)]
+    return [
+        (start_at + n / rate, payloads.STEADY.delivery_id(n))
+        for n in range(0, int(rate * seconds), step)
+    ]
 
 
 def observe(pipeline: Pipeline, observation: Observation, loadgen: procs.Proc) -> None:
@@ -197,8 +223,12 @@ def wait_settled(pipeline: Pipeline, accepted: int) -> None:
         written = pipeline.conn.execute(_SETTLED, _NUMBERED).fetchone()[0]
         return written >= accepted and pipeline.backlog() == 0
 
-    procs.wait_until(settled, timeout=SETTLE_TIMEOUT_SECONDS, watch=pipeline.processes,
-                     what=f"{accepted:,} accepted deliveries to be written")
+    procs.wait_until(
+        settled,
+        timeout=SETTLE_TIMEOUT_SECONDS,
+        watch=pipeline.processes,
+        what=f"{accepted:,} accepted deliveries to be written",
+    )
 
 
 def _database_latency(conn: psycopg.Connection) -> tuple[float, float, float]:

@@ -39,13 +39,24 @@ class App:
 
 APPS = (
     App("ours", "ours (granian, 2 workers)", servers.ours_serve_command, stream_length),
-    App("lpush", "read body + LPUSH (granian, 2 workers)",
-        functools.partial(servers.granian_command, "baselines.lpush_app:app"), list_length),
-    App("flask", "Flask + Celery apply_async (granian, 2 workers)",
+    App(
+        "lpush",
+        "read body + LPUSH (granian, 2 workers)",
+        functools.partial(servers.granian_command, "baselines.lpush_app:app"),
+        list_length,
+    ),
+    App(
+        "flask",
+        "Flask + Celery apply_async (granian, 2 workers)",
         functools.partial(servers.granian_command, "baselines.flask_app:app"),
-        stores.celery_queue_length),
-    App("lpush_gunicorn", "read body + LPUSH (gunicorn sync -w4)",
-        functools.partial(servers.gunicorn_command, "baselines.lpush_app:app"), list_length),
+        stores.celery_queue_length,
+    ),
+    App(
+        "lpush_gunicorn",
+        "read body + LPUSH (gunicorn sync -w4)",
+        functools.partial(servers.gunicorn_command, "baselines.lpush_app:app"),
+        list_length,
+    ),
 )
 
 
@@ -83,28 +94,39 @@ def settled(enqueued: Callable[[redis.Redis], int], client: redis.Redis) -> int:
 
 
 def run(group: procs.Group, plan: Plan, body_file: Path) -> dict[str, AppResult]:
-    apps = [app for app in APPS if app.key != "lpush_gunicorn" or importlib.util.find_spec(
-        "gunicorn")]  # gunicorn is only for reference: skipped when not installed
+    apps = [
+        app for app in APPS if app.key != "lpush_gunicorn" or importlib.util.find_spec("gunicorn")
+    ]  # gunicorn is only for reference: skipped when not installed
     with stores.redis_database(REDIS_DB) as client:
         return {app.key: measure(group, plan, app, client, body_file) for app in apps}
 
 
-def measure(group: procs.Group, plan: Plan, app: App, client: redis.Redis,
-            body_file: Path) -> AppResult:
-    procs.say(f"ingress: {app.label}, {plan.connections} connections, "
-              f"{plan.load_seconds} s with {http_load.tool()}")
+def measure(
+    group: procs.Group, plan: Plan, app: App, client: redis.Redis, body_file: Path
+) -> AppResult:
+    procs.say(
+        f"ingress: {app.label}, {plan.connections} connections, "
+        f"{plan.load_seconds} s with {http_load.tool()}"
+    )
     port = procs.free_port()
     url = stores.redis_url(REDIS_DB)
     env = {**servers.ours_env(url, "", port), **servers.baseline_env(url)}
     with group.scope():  # ends with a graceful stop: what the server answered is in Redis
         server = servers.start_server(group, f"ingress-{app.key}", app.command(port), env, port)
-        load = functools.partial(http_load.closed_loop, group, url=server.webhook_url,
-                                 body_file=body_file, connections=plan.connections)
+        load = functools.partial(
+            http_load.closed_loop,
+            group,
+            url=server.webhook_url,
+            body_file=body_file,
+            connections=plan.connections,
+        )
         load(name=f"load-{app.key}-warmup", seconds=plan.warmup_seconds)
         before = settled(app.enqueued, client)  # the warm-up's last requests included
         result = load(name=f"load-{app.key}", seconds=plan.load_seconds)
     outcome = AppResult(app, result, app.enqueued(client) - before, plan.connections)
     client.flushdb()
-    procs.say(f"  {result.rps:,.0f} requests/s, p50 {result.p50_ms:.2f} ms, "
-              f"p99 {result.p99_ms:.2f} ms, {result.failed} failed; {outcome.check()}")
+    procs.say(
+        f"  {result.rps:,.0f} requests/s, p50 {result.p50_ms:.2f} ms, "
+        f"p99 {result.p99_ms:.2f} ms, {result.failed} failed; {outcome.check()}"
+    )
     return outcome

@@ -31,26 +31,44 @@ class Sustained:
 
 
 def measure(pipeline: Pipeline, plan: Plan) -> Sustained:
-    procs.say(f"sustained maximum: ours, ingress and worker together, {plan.connections} "
-              f"connections, {plan.sustain_seconds} s with {http_load.tool()}")
+    procs.say(
+        f"sustained maximum: ours, ingress and worker together, {plan.connections} "
+        f"connections, {plan.sustain_seconds} s with {http_load.tool()}"
+    )
     template = pipeline.group.log_dir / "sustained-template.json"
     template.write_bytes(payloads.SUSTAINED.template())
-    loader = http_load.start_closed_loop(pipeline.group, "load-sustained",
-                                         pipeline.server.webhook_url, template,
-                                         plan.sustain_seconds, plan.connections, numbered=True)
+    loader = http_load.start_closed_loop(
+        pipeline.group,
+        "load-sustained",
+        pipeline.server.webhook_url,
+        template,
+        plan.sustain_seconds,
+        plan.connections,
+        numbered=True,
+    )
     quarter = time.monotonic() + plan.sustain_seconds / 4
-    procs.wait_until(lambda: time.monotonic() >= quarter, timeout=plan.sustain_seconds,
-                     what="a quarter of the load", watch=[loader, *pipeline.processes])
+    procs.wait_until(
+        lambda: time.monotonic() >= quarter,
+        timeout=plan.sustain_seconds,
+        what="a quarter of the load",
+        watch=[loader, *pipeline.processes],
+    )
     start, written_at_start = time.monotonic(), _written(pipeline)
     load = http_load.LoadResult.from_output(
-        pipeline.group.finish(loader, timeout=plan.sustain_seconds + 60))
+        pipeline.group.finish(loader, timeout=plan.sustain_seconds + 60)
+    )
     seconds, written = time.monotonic() - start, _written(pipeline) - written_at_start
     result = Sustained(load, written / seconds, pipeline.backlog())
-    procs.say(f"  ingress accepted {load.rps:,.0f}/s, worker wrote {result.commit_rate:,.0f}/s; "
-              f"draining a backlog of {result.backlog:,}")
-    procs.wait_until(lambda: pipeline.backlog() == 0,
-                     timeout=60 + result.backlog / MIN_DRAIN_RATE,
-                     what="the backlog to drain", watch=pipeline.processes)
+    procs.say(
+        f"  ingress accepted {load.rps:,.0f}/s, worker wrote {result.commit_rate:,.0f}/s; "
+        f"draining a backlog of {result.backlog:,}"
+    )
+    procs.wait_until(
+        lambda: pipeline.backlog() == 0,
+        timeout=60 + result.backlog / MIN_DRAIN_RATE,
+        what="the backlog to drain",
+        watch=pipeline.processes,
+    )
     return result
 
 

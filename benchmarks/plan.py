@@ -18,7 +18,23 @@ class Plan:
     connections: int = 64
 
 
-QUICK = Plan("quick", load_seconds=4, warmup_seconds=2, drain_total=10_000,
-             baseline_total=2_000, e2e_seconds=8, e2e_rate=2_000, sustain_seconds=0)
-FULL = Plan("full", load_seconds=20, warmup_seconds=3, drain_total=100_000,
-            baseline_total=20_000, e2e_seconds=60, e2e_rate=None, sustain_seconds=15)
+QUICK = Plan(
+    "quick",
+    load_seconds=4,
+    warmup_seconds=2,
+    drain_total=10_000,
+    baseline_total=2_000,
+    e2e_seconds=8,
+    e2e_rate=2_000,
+    sustain_seconds=0,
+)
+FULL = Plan(
+    "full",
+    load_seconds=20,
+    warmup_seconds=3,
+    drain_total=100_000,
+    baseline_total=20_000,
+    e2e_seconds=60,
+    e2e_rate=None,
+    sustain_seconds=15,
+)

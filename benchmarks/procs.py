@@ -43,8 +43,9 @@ class Proc:
     def check(self) -> None:
         """Raise ProcessDied if the process is gone."""
         if not self.running():
-            raise ProcessDied(f"{self.name} exited with code {self.popen.returncode}:\n"
-                              f"{self.log_tail()}")
+            raise ProcessDied(
+                f"{self.name} exited with code {self.popen.returncode}:\n{self.log_tail()}"
+            )
 
     def log_tail(self, lines: int = 15) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -97,8 +98,14 @@ class Group:
     def start(self, name: str, command: Sequence[str], env: dict[str, str]) -> Proc:
         log_path = self.log_dir / f"{name}.log"
         with open(log_path, "wb") as log:
-            popen = subprocess.Popen(list(command), env=env, stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+            popen = subprocess.Popen(
+                list(command),
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         proc = Proc(name, popen, log_path)
         self.procs.append(proc)
         return proc
@@ -118,8 +125,7 @@ class Group:
         if proc in self.procs:
             self.procs.remove(proc)
 
-    def run(self, name: str, command: Sequence[str], env: dict[str, str],
-            timeout: float) -> str:
+    def run(self, name: str, command: Sequence[str], env: dict[str, str], timeout: float) -> str:
         """Run a process to completion; its output. ProcessDied if it fails or overruns."""
         return self.finish(self.start(name, command, env), timeout)
 
@@ -132,13 +138,20 @@ class Group:
             raise ProcessDied(f"{proc.name} did not finish within {timeout:.0f} s") from None
         self.stop(proc)
         if proc.popen.returncode != 0:
-            raise ProcessDied(f"{proc.name} exited with code {proc.popen.returncode}:\n"
-                              f"{proc.log_tail()}")
+            raise ProcessDied(
+                f"{proc.name} exited with code {proc.popen.returncode}:\n{proc.log_tail()}"
+            )
         return proc.output()
 
 
-def wait_until(condition: Callable[[], T], *, timeout: float, what: str,
-               watch: Sequence[Proc] = (), interval: float = POLL_SECONDS) -> T:
+def wait_until(
+    condition: Callable[[], T],
+    *,
+    timeout: float,
+    what: str,
+    watch: Sequence[Proc] = (),
+    interval: float = POLL_SECONDS,
+) -> T:
     """Poll `condition()` until it is truthy; fail early if a watched process dies."""
     deadline = time.monotonic() + timeout
     while True:
@@ -173,6 +186,8 @@ def executable(name: str) -> str:
     """A console script installed next to this interpreter (the venv's `zenoti-ingest`)."""
     path = Path(sys.executable).parent / name
     if not path.exists():
-        raise FileNotFoundError(f"{name} not found next to {sys.executable}: "
-                                "install the project (pip install -e '.[bench]')")
+        raise FileNotFoundError(
+            f"{name} not found next to {sys.executable}: "
+            "install the project (pip install -e '.[bench]')"
+        )
     return str(path)

@@ -108,5 +108,7 @@ class MachineLoad:
         self.loads = (self._load, os.getloadavg()[0])
 
     def describe(self) -> str:
-        return (f"load average {self.loads[0]:.1f} → {self.loads[1]:.1f}, CPU "
-                f"{self.busy:.0%} busy, {self.iowait:.0%} iowait")
+        return (
+            f"load average {self.loads[0]:.1f} → {self.loads[1]:.1f}, CPU "
+            f"{self.busy:.0%} busy, {self.iowait:.0%} iowait"
+        )

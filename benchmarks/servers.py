@@ -15,8 +15,13 @@ HOST = "127.0.0.1"
 WEBHOOK_PATH = "/webhooks/zenoti"
 READY_TIMEOUT_SECONDS = 60.0
 # Our processes: their own key prefix and Celery node name, on the benchmark's databases.
-OURS = Settings(redis_prefix="zi_bench", worker_name="zi-bench@%h", ingress_workers=2,
-                worker_concurrency=2, log_format="json")
+OURS = Settings(
+    redis_prefix="zi_bench",
+    worker_name="zi-bench@%h",
+    ingress_workers=2,
+    worker_concurrency=2,
+    log_format="json",
+)
 
 
 @dataclass(frozen=True)
@@ -32,22 +37,25 @@ class Server:
 def ours_env(redis_url: str, database_url: str, port: int = OURS.port) -> dict[str, str]:
     """The environment `zenoti-ingest serve` and `worker` read their Settings from."""
     prefix = "ZENOTI_INGEST_"
-    return procs.env(**{
-        "REDIS_URL": redis_url,
-        "DATABASE_URL": database_url,
-        "PORT": str(port),
-        prefix + "HOST": HOST,
-        prefix + "REDIS_PREFIX": OURS.redis_prefix,
-        prefix + "WORKER_NAME": OURS.worker_name,
-        prefix + "INGRESS_WORKERS": str(OURS.ingress_workers),
-        prefix + "WORKER_CONCURRENCY": str(OURS.worker_concurrency),
-        prefix + "LOG_FORMAT": OURS.log_format,
-    })
+    return procs.env(
+        **{
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": database_url,
+            "PORT": str(port),
+            prefix + "HOST": HOST,
+            prefix + "REDIS_PREFIX": OURS.redis_prefix,
+            prefix + "WORKER_NAME": OURS.worker_name,
+            prefix + "INGRESS_WORKERS": str(OURS.ingress_workers),
+            prefix + "WORKER_CONCURRENCY": str(OURS.worker_concurrency),
+            prefix + "LOG_FORMAT": OURS.log_format,
+        }
+    )
 
 
 def baseline_env(redis_url: str, database_url: str = "") -> dict[str, str]:
-    return procs.env(BENCH_REDIS_URL=redis_url, BENCH_BROKER_URL=redis_url,
-                     BENCH_DATABASE_URL=database_url)
+    return procs.env(
+        BENCH_REDIS_URL=redis_url, BENCH_BROKER_URL=redis_url, BENCH_DATABASE_URL=database_url
+    )
 
 
 def ours_serve_command(port: int) -> list[str]:
@@ -56,35 +64,55 @@ def ours_serve_command(port: int) -> list[str]:
 
 def granian_command(target: str, port: int) -> list[str]:
     """Exactly launcher.serve_command's server and flags, serving a plain WSGI `target`."""
-    command = launcher.serve_command(Settings(host=HOST, port=port,
-                                              ingress_workers=OURS.ingress_workers))
+    command = launcher.serve_command(
+        Settings(host=HOST, port=port, ingress_workers=OURS.ingress_workers)
+    )
     return [target if arg == command[-1] else arg for arg in command if arg != "--factory"]
 
 
 def gunicorn_command(target: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "gunicorn", "--workers", "4", "--worker-class", "sync",
-            "--bind", f"{HOST}:{port}", "--log-level", "warning", target]
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--workers",
+        "4",
+        "--worker-class",
+        "sync",
+        "--bind",
+        f"{HOST}:{port}",
+        "--log-level",
+        "warning",
+        target,
+    ]
 
 
-def start_server(group: procs.Group, name: str, command: list[str], env: dict[str, str],
-                 port: int) -> Server:
+def start_server(
+    group: procs.Group, name: str, command: list[str], env: dict[str, str], port: int
+) -> Server:
     """Start a server and wait until GET /readyz answers 200."""
     server = Server(group.start(name, command, env), port)
-    procs.wait_until(lambda: ready(port), timeout=READY_TIMEOUT_SECONDS,
-                     what=f"{name} to answer /readyz", watch=[server.proc])
+    procs.wait_until(
+        lambda: ready(port),
+        timeout=READY_TIMEOUT_SECONDS,
+        what=f"{name} to answer /readyz",
+        watch=[server.proc],
+    )
     return server
 
 
 def start_ours(group: procs.Group, redis_url: str, database_url: str) -> Server:
     port = procs.free_port()
-    return start_server(group, "ours-serve", ours_serve_command(port),
-                        ours_env(redis_url, database_url, port), port)
+    return start_server(
+        group, "ours-serve", ours_serve_command(port), ours_env(redis_url, database_url, port), port
+    )
 
 
 def start_worker(group: procs.Group, name: str, redis_url: str, database_url: str) -> procs.Proc:
     """`zenoti-ingest worker` (Celery, prefork, concurrency 2) on the benchmark's databases."""
-    return group.start(name, [procs.executable("zenoti-ingest"), "worker"],
-                       ours_env(redis_url, database_url))
+    return group.start(
+        name, [procs.executable("zenoti-ingest"), "worker"], ours_env(redis_url, database_url)
+    )
 
 
 def ready(port: int) -> bool:

@@ -16,5 +16,8 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def summary_ms(seconds: Sequence[float]) -> dict[str, float]:
     """p50, p99 and max of durations in seconds, in milliseconds."""
-    return {"p50_ms": percentile(seconds, 50) * 1000, "p99_ms": percentile(seconds, 99) * 1000,
-            "max_ms": max(seconds, default=math.nan) * 1000}
+    return {
+        "p50_ms": percentile(seconds, 50) * 1000,
+        "p99_ms": percentile(seconds, 99) * 1000,
+        "max_ms": max(seconds, default=math.nan) * 1000,
+    }

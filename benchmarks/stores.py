@@ -75,5 +75,6 @@ def maintenance_url() -> str:
 
 def _drop(name: str) -> None:
     with psycopg.connect(maintenance_url(), autocommit=True) as conn:
-        conn.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                     .format(pgsql.Identifier(name)))
+        conn.execute(
+            pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name))
+        )

@@ -35,8 +35,9 @@ class Archive:
         return self.lost == 0 and self.statuses == self.expected
 
     def describe(self) -> str:
-        found = ", ".join(f"{status} {self.statuses[status]:,}/{n:,}"
-                          for status, n in self.expected.items())
+        found = ", ".join(
+            f"{status} {self.statuses[status]:,}/{n:,}" for status, n in self.expected.items()
+        )
         return f"lost {self.lost}; {found} (found/expected)"
 
 
@@ -45,7 +46,8 @@ def appointments(url: str, dataset: DataSet) -> Appointments:
     actual = {
         appointment_id: (status, progress, last_event_at)
         for appointment_id, status, progress, last_event_at in stores.query(
-            url, "SELECT appointment_id::text, status, progress, last_event_at FROM appointments")
+            url, "SELECT appointment_id::text, status, progress, last_event_at FROM appointments"
+        )
     }
     wrong = sum(1 for key, state in expected.items() if actual.get(key) != state)
     unexpected = len(actual.keys() - expected.keys())
@@ -55,6 +57,9 @@ def appointments(url: str, dataset: DataSet) -> Appointments:
 def archive(url: str, dataset: DataSet) -> Archive:
     rows = dict(stores.query(url, "SELECT ingest_id::text, status FROM webhook_events"))
     lost = sum(1 for item in dataset.items if item.delivery.ingest_id not in rows)
-    expected = Counter(processed=dataset.count("original"),
-                       duplicate=dataset.count("redelivery"), dead=dataset.count("poison"))
+    expected = Counter(
+        processed=dataset.count("original"),
+        duplicate=dataset.count("redelivery"),
+        dead=dataset.count("poison"),
+    )
     return Archive(lost, Counter(rows.values()), expected)

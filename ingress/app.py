@@ -30,13 +30,18 @@ def create_app(settings: Settings) -> WsgiApp:
         path = environ.get("PATH_INFO", "")
         method = environ["REQUEST_METHOD"]
         if path == WEBHOOK_PATH or path.startswith(prefix):
-            source, hint = split_webhook_path(path[len(prefix):])
+            source, hint = split_webhook_path(path[len(prefix) :])
             if source not in verifiers or (hint and not contract.EVENT_TYPE.fullmatch(hint)):
                 return responses.not_found(start_response)
             if method not in WEBHOOK_METHODS:
                 return responses.method_not_allowed(start_response, WEBHOOK_METHODS)
-            return handlers.receive(environ, start_response, settings, enqueuer,
-                                    handlers.Route(source, hint, verifiers[source]))
+            return handlers.receive(
+                environ,
+                start_response,
+                settings,
+                enqueuer,
+                handlers.Route(source, hint, verifiers[source]),
+            )
         if path == "/healthz":
             if method not in PROBE_METHODS:
                 return responses.method_not_allowed(start_response, PROBE_METHODS)
@@ -70,9 +75,12 @@ def _check_authentication(settings: Settings, verifiers: dict[str, auth.Verifier
             f"{', '.join(open_sources)} (set ZENOTI_INGEST_WEBHOOK_SECRETS, or "
             "ZENOTI_INGEST_SOURCE_<NAME>_WEBHOOK_SECRETS)"
         )
-    log.warning("deliveries_not_authenticated", sources=open_sources,
-                hint="anyone who can reach the ingress can post deliveries; set "
-                     "ZENOTI_INGEST_WEBHOOK_SECRETS and ZENOTI_INGEST_REQUIRE_SIGNATURE=1")
+    log.warning(
+        "deliveries_not_authenticated",
+        sources=open_sources,
+        hint="anyone who can reach the ingress can post deliveries; set "
+        "ZENOTI_INGEST_WEBHOOK_SECRETS and ZENOTI_INGEST_REQUIRE_SIGNATURE=1",
+    )
 
 
 def create_app_from_env() -> WsgiApp:

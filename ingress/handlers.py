@@ -73,8 +73,12 @@ def receive(
         enqueuer.count("pings")
         return responses.send(start_response, 200, {"ping": True})
     if route.verifier is not None and not route.verifier.verify(body, environ):
-        log.warning("delivery_unauthenticated", source=route.source, path_hint=route.path_hint,
-                    body_bytes=len(body))
+        log.warning(
+            "delivery_unauthenticated",
+            source=route.source,
+            path_hint=route.path_hint,
+            body_bytes=len(body),
+        )
         enqueuer.count("unauthenticated")
         return responses.send(start_response, 401, {"error": "unauthenticated"})
     delivery = contract.Delivery.accept(body, route.path_hint, route.source)
@@ -83,8 +87,12 @@ def receive(
     except errors.EnqueueFailed as exc:
         log.error("delivery_enqueue_failed", ingest_id=delivery.ingest_id, reason=str(exc))
         return responses.unavailable(start_response, RETRY_AFTER_SECONDS)
-    log.debug("delivery_enqueued", ingest_id=delivery.ingest_id, source=route.source,
-              path_hint=route.path_hint)
+    log.debug(
+        "delivery_enqueued",
+        ingest_id=delivery.ingest_id,
+        source=route.source,
+        path_hint=route.path_hint,
+    )
     return responses.accepted(start_response, delivery.ingest_id)
 
 

@@ -27,9 +27,7 @@ def send(
     headers: Iterable[tuple[str, str]] = (),
 ) -> list[bytes]:
     body = json.dumps(payload, separators=(",", ":")).encode()
-    start_response(
-        _STATUS_LINES[status], [_JSON, ("Content-Length", str(len(body))), *headers]
-    )
+    start_response(_STATUS_LINES[status], [_JSON, ("Content-Length", str(len(body))), *headers])
     return [body]
 
 
@@ -46,16 +44,22 @@ def not_found(start_response: StartResponse) -> list[bytes]:
 
 def method_not_allowed(start_response: StartResponse, allow: Iterable[str]) -> list[bytes]:
     allowed = ", ".join(allow)
-    return send(start_response, 405, {"error": "method_not_allowed", "allow": allowed},
-                [("Allow", allowed)])
+    return send(
+        start_response, 405, {"error": "method_not_allowed", "allow": allowed}, [("Allow", allowed)]
+    )
 
 
 def too_large(start_response: StartResponse, limit: int) -> list[bytes]:
     # Connection: close, because the rest of the body was never read.
-    return send(start_response, 413, {"error": "body_too_large", "max_bytes": limit},
-                [("Connection", "close")])
+    return send(
+        start_response,
+        413,
+        {"error": "body_too_large", "max_bytes": limit},
+        [("Connection", "close")],
+    )
 
 
 def unavailable(start_response: StartResponse, retry_after_seconds: int) -> list[bytes]:
-    return send(start_response, 503, {"error": "unavailable"},
-                [("Retry-After", str(retry_after_seconds))])
+    return send(
+        start_response, 503, {"error": "unavailable"}, [("Retry-After", str(retry_after_seconds))]
+    )

@@ -44,8 +44,10 @@ class Filters:
 
     def params(self) -> dict[str, Any]:
         """The query parameters: lists for the repeatable filters, None for "any"."""
-        return {name: (list(value) or None) if isinstance(value, tuple) else value
-                for name, value in asdict(self).items()}
+        return {
+            name: (list(value) or None) if isinstance(value, tuple) else value
+            for name, value in asdict(self).items()
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,15 +87,17 @@ class Record:
     body: bytes
 
 
-def list_dead(conn: psycopg.Connection, filters: Filters, limit: int | None = None
-              ) -> list[DeadLetter]:
+def list_dead(
+    conn: psycopg.Connection, filters: Filters, limit: int | None = None
+) -> list[DeadLetter]:
     """Dead letters matching the filters, oldest first."""
     cursor = conn.execute(sql.queries["list_dead"], {**filters.params(), "limit": limit})
     return [DeadLetter(str(row[0]), *row[1:]) for row in cursor]
 
 
-def summarize_dead(conn: psycopg.Connection, filters: Filters
-                   ) -> list[tuple[str | None, str | None, int]]:
+def summarize_dead(
+    conn: psycopg.Connection, filters: Filters
+) -> list[tuple[str | None, str | None, int]]:
     """(failure class, event type, count) of the dead letters matching the filters."""
     return [tuple(row) for row in conn.execute(sql.queries["summarize_dead"], filters.params())]
 
@@ -118,29 +122,40 @@ def delivery_statuses(conn: psycopg.Connection, ingest_ids: Sequence[str]) -> di
     return {str(ingest_id): status for ingest_id, status in cursor}
 
 
-def load_archived(conn: psycopg.Connection, ingest_ids: Sequence[str], status: str,
-                  mode: str = contract.LIVE) -> list[contract.Delivery]:
+def load_archived(
+    conn: psycopg.Connection, ingest_ids: Sequence[str], status: str, mode: str = contract.LIVE
+) -> list[contract.Delivery]:
     """The deliveries, as the ingress accepted them, of those ids still in `status`, in the
     order asked; `mode` tells the worker how to treat them."""
-    cursor = conn.execute(sql.queries["load_archived"],
-                          {"ingest_ids": list(ingest_ids), "status": status})
+    cursor = conn.execute(
+        sql.queries["load_archived"], {"ingest_ids": list(ingest_ids), "status": status}
+    )
     found = {
-        str(ingest_id): contract.Delivery(str(ingest_id), received_at_us, path_hint,
-                                          bytes(body), source, mode)
+        str(ingest_id): contract.Delivery(
+            str(ingest_id), received_at_us, path_hint, bytes(body), source, mode
+        )
         for ingest_id, received_at_us, path_hint, body, source in cursor
     }
     return [found[i] for i in ingest_ids if i in found]
 
 
-def replay(conn: psycopg.Connection, publisher: Publisher, ingest_ids: Sequence[str],
-           progress: Callable[[int], None] = lambda _: None) -> list[str]:
+def replay(
+    conn: psycopg.Connection,
+    publisher: Publisher,
+    ingest_ids: Sequence[str],
+    progress: Callable[[int], None] = lambda _: None,
+) -> list[str]:
     """Publish dead letters again (mode replay); the ids published. The worker archives each
     afresh or finds it settled: replaying twice applies it once."""
     return _send_again(conn, publisher, ingest_ids, DEAD, contract.REPLAY, progress)
 
 
-def reprocess(conn: psycopg.Connection, publisher: Publisher, ingest_ids: Sequence[str],
-              progress: Callable[[int], None] = lambda _: None) -> list[str]:
+def reprocess(
+    conn: psycopg.Connection,
+    publisher: Publisher,
+    ingest_ids: Sequence[str],
+    progress: Callable[[int], None] = lambda _: None,
+) -> list[str]:
     """Publish processed deliveries again (mode reprocess) to be projected again with today's
     schemas and handlers; their archive rows stay as they are. The ids published."""
     return _send_again(conn, publisher, ingest_ids, PROCESSED, contract.REPROCESS, progress)
@@ -148,16 +163,23 @@ def reprocess(conn: psycopg.Connection, publisher: Publisher, ingest_ids: Sequen
 
 def discard(conn: psycopg.Connection, ingest_ids: Sequence[str], reason: str) -> list[str]:
     """Mark dead letters discarded with a reason (never deleted); the ids that were dead."""
-    cursor = conn.execute(sql.queries["discard_dead"],
-                          {"ingest_ids": list(ingest_ids), "reason": reason})
+    cursor = conn.execute(
+        sql.queries["discard_dead"], {"ingest_ids": list(ingest_ids), "reason": reason}
+    )
     return [str(ingest_id) for (ingest_id,) in cursor]
 
 
-def _send_again(conn: psycopg.Connection, publisher: Publisher, ingest_ids: Sequence[str],
-                status: str, mode: str, progress: Callable[[int], None]) -> list[str]:
+def _send_again(
+    conn: psycopg.Connection,
+    publisher: Publisher,
+    ingest_ids: Sequence[str],
+    status: str,
+    mode: str,
+    progress: Callable[[int], None],
+) -> list[str]:
     sent = []
     for start in range(0, len(ingest_ids), CHUNK):
-        chunk = ingest_ids[start:start + CHUNK]
+        chunk = ingest_ids[start : start + CHUNK]
         for delivery in load_archived(conn, chunk, status, mode):
             publisher.publish(delivery)
             sent.append(delivery.ingest_id)

@@ -25,8 +25,9 @@ class RoundResult:
 class Drainer:
     """What one worker process needs to drain: the stream, a Postgres pool, the limits."""
 
-    def __init__(self, settings: Settings, client: redis.Redis,
-                 pool: psycopg_pool.ConnectionPool) -> None:
+    def __init__(
+        self, settings: Settings, client: redis.Redis, pool: psycopg_pool.ConnectionPool
+    ) -> None:
         self.settings = settings
         self.stream = stream.DeliveryStream(client, settings)
         self.pool = pool

@@ -30,7 +30,6 @@ class Event:
     resource: str  # the envelope's event_resource, else the type's leading words
 
 
-
 def body_hash(delivery: contract.Delivery) -> str:
     """The delivery id of a body without an envelope: the same body on the same path repeats it
     (per source: two organizations may send the same bytes)."""
@@ -54,9 +53,7 @@ def open_delivery(delivery: contract.Delivery) -> Event:
     except ValueError:  # an integer with more digits than Python converts
         raise errors.NotJson("body is not usable JSON: a number is too large") from None
     if not isinstance(document, dict):
-        raise errors.SchemaMismatch(
-            f"body must be a JSON object, got {json_type(document)}"
-        )
+        raise errors.SchemaMismatch(f"body must be a JSON object, got {json_type(document)}")
     if document.keys() >= ENVELOPE_KEYS:
         return _from_envelope(document, delivery)
     if delivery.path_hint and not contract.EVENT_TYPE.fullmatch(delivery.path_hint):

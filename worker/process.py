@@ -87,10 +87,18 @@ def prepare(delivery: contract.Delivery, attempts: int) -> Prepared:
     except Exception as exc:
         # Where it broke, not the message: a message can quote the value, personal data.
         frame = traceback.extract_tb(exc.__traceback__)[-1]
-        log.error("delivery_unexpected_error", ingest_id=delivery.ingest_id,
-                  error_type=type(exc).__name__, at=f"{frame.filename}:{frame.lineno}")
-        return reject(item, errors.Unexpected(
-            f"{type(exc).__name__} while reading the delivery (a bug: report it, then replay)"))
+        log.error(
+            "delivery_unexpected_error",
+            ingest_id=delivery.ingest_id,
+            error_type=type(exc).__name__,
+            at=f"{frame.filename}:{frame.lineno}",
+        )
+        return reject(
+            item,
+            errors.Unexpected(
+                f"{type(exc).__name__} while reading the delivery (a bug: report it, then replay)"
+            ),
+        )
 
 
 def _prepare(item: Prepared) -> Prepared:
@@ -99,8 +107,9 @@ def _prepare(item: Prepared) -> Prepared:
         event = envelope.open_delivery(delivery)
     except errors.DeliveryRejected as exc:
         return dataclasses.replace(item, rejection=exc)
-    applied = projection.Applied(event.event_type, event.event_timestamp, item.received_at,
-                             delivery.ingest_id)
+    applied = projection.Applied(
+        event.event_type, event.event_timestamp, item.received_at, delivery.ingest_id
+    )
     try:
         projected = events.project(event, applied)
     except errors.DeliveryRejected as exc:
@@ -207,8 +216,7 @@ def _newest_per_key(items: Iterable[Prepared]) -> list[tuple[projection.Table, l
                 if key not in kept or row["version"] > kept[key]["version"]:
                     kept[key] = row
     return [
-        (events.TABLES[name], [kept[k] for k in sorted(kept)])
-        for (name, _), kept in groups.items()
+        (events.TABLES[name], [kept[k] for k in sorted(kept)]) for (name, _), kept in groups.items()
     ]
 
 
@@ -218,8 +226,13 @@ def _log_outcomes(items: list[Prepared], statuses: dict[str, str]) -> None:
         status = statuses.get(ingest_id)
         event_type = item.event.event_type if item.event else item.delivery.path_hint or None
         if status in ("dead", "not_reprocessed"):
-            log.warning(f"delivery_{status}", ingest_id=ingest_id, event_type=event_type,
-                        failure_class=item.rejection.failure_class, reason=item.rejection.reason)
+            log.warning(
+                f"delivery_{status}",
+                ingest_id=ingest_id,
+                event_type=event_type,
+                failure_class=item.rejection.failure_class,
+                reason=item.rejection.reason,
+            )
         elif status == "duplicate":
             log.info("delivery_duplicate", ingest_id=ingest_id, event_type=event_type)
         else:

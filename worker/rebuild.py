@@ -64,13 +64,18 @@ class Report:
 
 def count_processed(conn: psycopg.Connection) -> int:
     """How many processed deliveries a rebuild reads (for a progress bar)."""
-    return conn.execute(sql.queries["count_archived"], {"status": deadletters.PROCESSED}
-                        ).fetchone()[0]
+    return conn.execute(
+        sql.queries["count_archived"], {"status": deadletters.PROCESSED}
+    ).fetchone()[0]
 
 
-def rebuild(conn: psycopg.Connection, tables: Sequence[str] = (), limit: int = 20,
-            progress: Callable[[int], None] = lambda _: None,
-            batch_size: int = BATCH_SIZE) -> Report:
+def rebuild(
+    conn: psycopg.Connection,
+    tables: Sequence[str] = (),
+    limit: int = 20,
+    progress: Callable[[int], None] = lambda _: None,
+    batch_size: int = BATCH_SIZE,
+) -> Report:
     """Rebuild every current-state table in scratch and compare the `tables` asked (all by
     default), listing up to `limit` keys per kind of difference. `conn` is in autocommit mode;
     nothing it does is committed."""
@@ -81,8 +86,10 @@ def rebuild(conn: psycopg.Connection, tables: Sequence[str] = (), limit: int = 2
         with conn.transaction(force_rollback=True):
             schemas = _scratch_tables(conn)
             deliveries, not_projected = _project_archive(conn, batch_size, progress)
-            reports = tuple(_compare(conn, events.TABLES[name], schemas[name], limit)
-                            for name in (tables or events.TABLES))
+            reports = tuple(
+                _compare(conn, events.TABLES[name], schemas[name], limit)
+                for name in (tables or events.TABLES)
+            )
     finally:
         conn.isolation_level = previous
     return Report(deliveries, tuple(not_projected), reports)
@@ -95,16 +102,22 @@ def _scratch_tables(conn: psycopg.Connection) -> dict[str, str]:
     for name in events.TABLES:
         [schema] = conn.execute(sql.queries["rebuild_table_schema"], {"table": name}).fetchone()
         schemas[name] = schema
-        conn.execute(_composed("rebuild_scratch_table", scratch=pgsql.Identifier(name),
-                               live=pgsql.Identifier(schema, name)))
+        conn.execute(
+            _composed(
+                "rebuild_scratch_table",
+                scratch=pgsql.Identifier(name),
+                live=pgsql.Identifier(schema, name),
+            )
+        )
         [scratch] = conn.execute(sql.queries["rebuild_is_scratch"], {"table": name}).fetchone()
         if not scratch:  # never write to a live table
             raise errors.ZenotiIngestError(f"rebuild: {name} does not resolve to its scratch copy")
     return schemas
 
 
-def _project_archive(conn: psycopg.Connection, batch_size: int,
-                     progress: Callable[[int], None]) -> tuple[int, list[str]]:
+def _project_archive(
+    conn: psycopg.Connection, batch_size: int, progress: Callable[[int], None]
+) -> tuple[int, list[str]]:
     """Feed every processed delivery, in order of receipt, through the worker's projection and
     upserts into the scratch tables; (deliveries read, ids not projected)."""
     read, not_projected = 0, []
@@ -115,8 +128,10 @@ def _project_archive(conn: psycopg.Connection, batch_size: int,
         cursor.execute(sql.queries["select_archived"], params)
         while batch := cursor.fetchmany(batch_size):
             ids = [str(ingest_id) for (ingest_id,) in batch]
-            items = [process.prepare(d, 1)
-                     for d in deadletters.load_archived(conn, ids, deadletters.PROCESSED)]
+            items = [
+                process.prepare(d, 1)
+                for d in deadletters.load_archived(conn, ids, deadletters.PROCESSED)
+            ]
             not_projected += [i.delivery.ingest_id for i in items if i.rejection is not None]
             for round_ in _rounds(i for i in items if i.rejection is None):
                 for table, rows in process._newest_per_key(round_):
@@ -136,8 +151,11 @@ def _rounds(items: Iterable[process.Prepared]) -> Iterator[list[process.Prepared
     rounds: list[list[process.Prepared]] = []
     last: dict[tuple[str, object], int] = {}
     for item in items:
-        keys = [(name, row[events.TABLES[name].key])
-                for name, rows in item.projected.rows.items() for row in rows]
+        keys = [
+            (name, row[events.TABLES[name].key])
+            for name, rows in item.projected.rows.items()
+            for row in rows
+        ]
         index = max((last[k] + 1 for k in keys if k in last), default=0)
         if index == len(rounds):
             rounds.append([])
@@ -146,36 +164,64 @@ def _rounds(items: Iterable[process.Prepared]) -> Iterator[list[process.Prepared
     yield from rounds
 
 
-def _compare(conn: psycopg.Connection, table: projection.Table, schema: str,
-             limit: int) -> TableReport:
+def _compare(
+    conn: psycopg.Connection, table: projection.Table, schema: str, limit: int
+) -> TableReport:
     ident = pgsql.Identifier
     scratch, live, key = ident("pg_temp", table.name), ident(schema, table.name), ident(table.key)
-    columns = [c for (c,) in conn.execute(sql.queries["rebuild_columns"], {"table": table.name})
-               if c not in BOOKKEEPING]
+    columns = [
+        c
+        for (c,) in conn.execute(sql.queries["rebuild_columns"], {"table": table.name})
+        if c not in BOOKKEEPING
+    ]
     rebuilt, live_rows = conn.execute(
-        _composed("rebuild_row_counts", scratch=scratch, live=live)).fetchone()
+        _composed("rebuild_row_counts", scratch=scratch, live=live)
+    ).fetchone()
     missing = _keys_only_in(conn, scratch, live, key, limit)
     extra = _keys_only_in(conn, live, scratch, key, limit)
-    different = conn.execute(_composed(
-        "rebuild_different", scratch=scratch, live=live, key=key,
-        checks=pgsql.SQL(", ").join(
-            pgsql.SQL("CASE WHEN s.{0} IS DISTINCT FROM l.{0} THEN {1} END").format(
-                ident(c), pgsql.Literal(c)) for c in columns),
-        scratch_columns=pgsql.SQL(", ").join(pgsql.SQL("s.{}").format(ident(c)) for c in columns),
-        live_columns=pgsql.SQL(", ").join(pgsql.SQL("l.{}").format(ident(c)) for c in columns),
-    ), {"limit": limit}).fetchall()
+    different = conn.execute(
+        _composed(
+            "rebuild_different",
+            scratch=scratch,
+            live=live,
+            key=key,
+            checks=pgsql.SQL(", ").join(
+                pgsql.SQL("CASE WHEN s.{0} IS DISTINCT FROM l.{0} THEN {1} END").format(
+                    ident(c), pgsql.Literal(c)
+                )
+                for c in columns
+            ),
+            scratch_columns=pgsql.SQL(", ").join(
+                pgsql.SQL("s.{}").format(ident(c)) for c in columns
+            ),
+            live_columns=pgsql.SQL(", ").join(pgsql.SQL("l.{}").format(ident(c)) for c in columns),
+        ),
+        {"limit": limit},
+    ).fetchall()
     return TableReport(
-        table=table.name, key=table.key, rebuilt=rebuilt, live=live_rows,
-        missing=missing[0], extra=extra[0], different=different[0][0] if different else 0,
-        missing_keys=missing[1], extra_keys=extra[1],
+        table=table.name,
+        key=table.key,
+        rebuilt=rebuilt,
+        live=live_rows,
+        missing=missing[0],
+        extra=extra[0],
+        different=different[0][0] if different else 0,
+        missing_keys=missing[1],
+        extra_keys=extra[1],
         different_rows=tuple(Difference(k, tuple(cs)) for _, k, cs in different[:limit]),
     )
 
 
-def _keys_only_in(conn: psycopg.Connection, a: pgsql.Identifier, b: pgsql.Identifier,
-                  key: pgsql.Identifier, limit: int) -> tuple[int, tuple[str, ...]]:
-    rows = conn.execute(_composed("rebuild_keys_only_in", a=a, b=b, key=key),
-                        {"limit": limit}).fetchall()
+def _keys_only_in(
+    conn: psycopg.Connection,
+    a: pgsql.Identifier,
+    b: pgsql.Identifier,
+    key: pgsql.Identifier,
+    limit: int,
+) -> tuple[int, tuple[str, ...]]:
+    rows = conn.execute(
+        _composed("rebuild_keys_only_in", a=a, b=b, key=key), {"limit": limit}
+    ).fetchall()
     return (rows[0][0] if rows else 0), tuple(k for _, k in rows[:limit])
 
 

@@ -32,8 +32,7 @@ def lease_ttl_seconds(settings: Settings) -> float:
 @functools.cache
 def get() -> Resources:
     settings = settings_module.get_settings()
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10,
-                                  socket_connect_timeout=5)
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
     pool = db.create_pool(settings)
     return Resources(
         settings=settings,

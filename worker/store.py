@@ -57,8 +57,9 @@ def insert_deliveries(conn: psycopg.Connection, rows: Sequence[ArchiveRow]) -> s
     return {str(row[0]) for row in cursor}
 
 
-def reopen_dead(conn: psycopg.Connection, ingest_ids: Sequence[str]
-                ) -> dict[str, tuple[int, datetime | None]]:
+def reopen_dead(
+    conn: psycopg.Connection, ingest_ids: Sequence[str]
+) -> dict[str, tuple[int, datetime | None]]:
     """Remove replayed dead letters (to be archived again); {ingest_id: (attempts, first
     failure)} of those that were still dead."""
     if not ingest_ids:

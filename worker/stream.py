@@ -61,8 +61,16 @@ class DeliveryStream:
         own = self._own_pending(consumer, count)
         if not own:
             # With JUSTID, redis-py returns the claimed ids alone.
-            claimed = self._call(self._redis.xautoclaim, self._key, self._group, consumer,
-                                 self._claim_idle_ms, "0-0", count=count, justid=True)
+            claimed = self._call(
+                self._redis.xautoclaim,
+                self._key,
+                self._group,
+                consumer,
+                self._claim_idle_ms,
+                "0-0",
+                count=count,
+                justid=True,
+            )
             if claimed:
                 log.warning("deliveries_reclaimed", entries=len(claimed), consumer=consumer)
                 own = self._own_pending(consumer, count)
@@ -76,8 +84,10 @@ class DeliveryStream:
         if not pending:
             return []
         entries = []
-        for retrying, group in ((False, [p for p in pending if p.failing_since is None]),
-                                (True, [p for p in pending if p.failing_since is not None])):
+        for retrying, group in (
+            (False, [p for p in pending if p.failing_since is None]),
+            (True, [p for p in pending if p.failing_since is not None]),
+        ):
             if not group:
                 continue
             known = {p.entry_id: p for p in group}
@@ -85,10 +95,10 @@ class DeliveryStream:
             # XCLAIM RETRYCOUNT sets the count: same value for a retry, one more otherwise.
             for count in sorted(set(counts.values())):
                 ids = [i for i, c in counts.items() if c == count]
-                reply = self._call(self._redis.xclaim, self._key, self._group, consumer, 0,
-                                   ids, retrycount=count)
-                entries += [_entry(i, fields, count, known[i].failing_since)
-                            for i, fields in reply]
+                reply = self._call(
+                    self._redis.xclaim, self._key, self._group, consumer, 0, ids, retrycount=count
+                )
+                entries += [_entry(i, fields, count, known[i].failing_since) for i, fields in reply]
             if retrying:
                 self._call(self._redis.hdel, self._failing, *known)
         return entries
@@ -103,8 +113,14 @@ class DeliveryStream:
 
     def read_new(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
         """Up to `count` entries never handed out before, waiting up to `block_ms` for one."""
-        reply = self._call(self._redis.xreadgroup, self._group, consumer, {self._key: ">"},
-                           count=count, block=block_ms)
+        reply = self._call(
+            self._redis.xreadgroup,
+            self._group,
+            consumer,
+            {self._key: ">"},
+            count=count,
+            block=block_ms,
+        )
         return [_entry(entry_id, fields, 1) for entry_id, fields in _entries(reply)]
 
     def ack(self, entries: list[Entry]) -> None:
@@ -119,14 +135,23 @@ class DeliveryStream:
         self._call(pipe.execute)
 
     def _own_pending(self, consumer: str, count: int) -> list[Pending]:
-        rows = self._call(self._redis.xpending_range, self._key, self._group, "-", "+", count,
-                          consumername=consumer)
+        rows = self._call(
+            self._redis.xpending_range,
+            self._key,
+            self._group,
+            "-",
+            "+",
+            count,
+            consumername=consumer,
+        )
         if not rows:
             return []
         ids = [p["message_id"] for p in rows]
         since = self._call(self._redis.hmget, self._failing, ids)
-        return [Pending(p["message_id"], p["times_delivered"], float(s) if s else None)
-                for p, s in zip(rows, since, strict=True)]
+        return [
+            Pending(p["message_id"], p["times_delivered"], float(s) if s else None)
+            for p, s in zip(rows, since, strict=True)
+        ]
 
     def _call(self, command, *args, **kwargs):
         try:
@@ -145,8 +170,9 @@ def _entries(reply: list) -> list[tuple[bytes, dict | None]]:
     return [item for _, items in reply or [] for item in items]
 
 
-def _entry(entry_id: bytes, fields: dict | None, times_delivered: int,
-           failing_since: float | None = None) -> Entry:
+def _entry(
+    entry_id: bytes, fields: dict | None, times_delivered: int, failing_since: float | None = None
+) -> Entry:
     delivery = None
     if fields:
         try:

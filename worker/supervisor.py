@@ -28,15 +28,21 @@ class DrainSupervisor(bootsteps.StartStopStep):
 
     def start(self, c) -> None:
         settings = settings_module.get_settings()
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=5,
-                                      socket_connect_timeout=5)
+        client = redis.Redis.from_url(
+            settings.redis_url, socket_timeout=5, socket_connect_timeout=5
+        )
         self.stream = stream.DeliveryStream(client, settings)
-        self.leases = leases.Leases(client, settings.redis_prefix,
-                                    resources.lease_ttl_seconds(settings))
+        self.leases = leases.Leases(
+            client, settings.redis_prefix, resources.lease_ttl_seconds(settings)
+        )
         self.hostname = c.hostname
         self.slots = c.controller.concurrency
-        log.info("drain_supervisor_started", hostname=self.hostname, slots=self.slots,
-                 stream=settings.stream_key)
+        log.info(
+            "drain_supervisor_started",
+            hostname=self.hostname,
+            slots=self.slots,
+            stream=settings.stream_key,
+        )
         try:  # a restarted worker takes its slots (and their pending entries) back at once
             for slot in range(self.slots):
                 self.leases.forget(self.hostname, slot)

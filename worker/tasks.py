@@ -39,12 +39,18 @@ def drain_slot(self, hostname: str, slot: int, token: str) -> int:
                 self.request.retries, settings.retry_base_seconds, settings.retry_max_seconds
             )
             next_token = res.leases.hand_over(hostname, slot, token, extra_seconds=countdown)
-            log.warning("drain_retried", slot=slot, reason=str(exc),
-                        attempt=self.request.retries + 1, retry_in_seconds=round(countdown, 2))
+            log.warning(
+                "drain_retried",
+                slot=slot,
+                reason=str(exc),
+                attempt=self.request.retries + 1,
+                retry_in_seconds=round(countdown, 2),
+            )
             if next_token is None:
                 return 0
-            raise self.retry(args=(hostname, slot, next_token), countdown=countdown,
-                             exc=exc) from None
+            raise self.retry(
+                args=(hostname, slot, next_token), countdown=countdown, exc=exc
+            ) from None
         next_token = res.leases.hand_over(hostname, slot, token)
     except redis.RedisError as exc:
         # The broker is this same Redis: nothing can be re-published now. The worker starts a

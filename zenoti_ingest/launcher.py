@@ -26,16 +26,25 @@ _STOP_TIMEOUT_SECONDS = 15.0
 def serve_command(settings: Settings) -> list[str]:
     """The ingress: granian serving the WSGI factory with one Redis pool per worker process."""
     return [
-        sys.executable, "-m", "granian",
-        "--interface", "wsgi", "--factory",
-        "--host", settings.host, "--port", str(settings.port),
-        "--workers", str(settings.ingress_workers),
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "wsgi",
+        "--factory",
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.port),
+        "--workers",
+        str(settings.ingress_workers),
         "--no-access-log",  # one structured line per failure is ours to write
         # A killed worker process is replaced instead of taking the server down with it.
         "--respawn-failed-workers",
         # A client that has not sent its headers within 10 s (Zenoti's own time limit) is cut
         # off; slow bodies are the job of the proxy in front (see the README's SECURITY).
-        "--http1-header-read-timeout", "10000",
+        "--http1-header-read-timeout",
+        "10000",
         "ingress.app:create_app_from_env",
     ]
 
@@ -43,11 +52,20 @@ def serve_command(settings: Settings) -> list[str]:
 def worker_command(settings: Settings) -> list[str]:
     """A Celery worker with one pool process (and one drain slot) per unit of concurrency."""
     return [
-        sys.executable, "-m", "celery", "--app", "worker.celery_app", "worker",
-        "--concurrency", str(settings.worker_concurrency),
-        "--hostname", settings.worker_name,
-        "--loglevel", settings.log_level,
-        "--without-gossip", "--without-mingle",  # not used; they cost a round trip per worker
+        sys.executable,
+        "-m",
+        "celery",
+        "--app",
+        "worker.celery_app",
+        "worker",
+        "--concurrency",
+        str(settings.worker_concurrency),
+        "--hostname",
+        settings.worker_name,
+        "--loglevel",
+        settings.log_level,
+        "--without-gossip",
+        "--without-mingle",  # not used; they cost a round trip per worker
     ]
 
 
@@ -66,8 +84,7 @@ def run(settings: Settings) -> int:
     try:
         postgres_service = services.ensure_postgres(settings.database_url, settings.data_dir)
         migrate.migrate(postgres_service.url)
-        env = {**os.environ, "REDIS_URL": redis_service.url,
-               "DATABASE_URL": postgres_service.url}
+        env = {**os.environ, "REDIS_URL": redis_service.url, "DATABASE_URL": postgres_service.url}
         for command in (serve_command(settings), worker_command(settings)):
             children.append(subprocess.Popen(command, env=env, preexec_fn=_die_with_parent))
         pidfile.write_text("\n".join(str(c.pid) for c in children))
@@ -75,8 +92,11 @@ def run(settings: Settings) -> int:
         while not stopping:
             exited = [c for c in children if c.poll() is not None]
             if exited:
-                click.echo(f"zenoti-ingest: {exited[0].args[4]} exited with code "
-                           f"{exited[0].returncode}; stopping everything", err=True)
+                click.echo(
+                    f"zenoti-ingest: {exited[0].args[4]} exited with code "
+                    f"{exited[0].returncode}; stopping everything",
+                    err=True,
+                )
                 return 1
             time.sleep(0.2)
         return 0
@@ -88,8 +108,9 @@ def run(settings: Settings) -> int:
         redis_service.stop()
 
 
-def _say_where(settings: Settings, redis_service: services.Service,
-               postgres_service: services.Service) -> None:
+def _say_where(
+    settings: Settings, redis_service: services.Service, postgres_service: services.Service
+) -> None:
     def which(service: services.Service) -> str:
         return "embedded, started here" if service.embedded else "found at the configured URL"
 

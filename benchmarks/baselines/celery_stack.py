@@ -36,22 +36,38 @@ VALUES (%(ingest_id)s, %(received_at)s, %(status)s, %(body)s)
 """
 _TIMESTAMP = zf.UtcTimestamp()
 _STATUS = {"Appointment.Started": "started", "Appointment.Completed": "completed"}
-_COLUMNS = (*appointments.Appointment.__slots__, "appointment_group_id", "invoice_id",
-            "invoice_number", "center_id", "status", "last_event_type", "last_event_at",
-            "last_received_at", "last_ingest_id")
-_UPSERT = sql.SQL("""
+_COLUMNS = (
+    *appointments.Appointment.__slots__,
+    "appointment_group_id",
+    "invoice_id",
+    "invoice_number",
+    "center_id",
+    "status",
+    "last_event_type",
+    "last_event_at",
+    "last_received_at",
+    "last_ingest_id",
+)
+_UPSERT = (
+    sql.SQL("""
 INSERT INTO appointments AS a ({columns}) VALUES ({values})
 ON CONFLICT (appointment_id) DO UPDATE SET {updates}, updated_at = now()
 WHERE (coalesce(EXCLUDED.last_event_at, '-infinity'), coalesce(EXCLUDED.progress, -1),
        EXCLUDED.last_received_at, EXCLUDED.last_ingest_id)
     > (coalesce(a.last_event_at, '-infinity'), coalesce(a.progress, -1),
        a.last_received_at, a.last_ingest_id)
-""").format(
-    columns=sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)),
-    values=sql.SQL(", ").join(map(sql.Placeholder, _COLUMNS)),
-    updates=sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
-                               for c in _COLUMNS if c != "appointment_id"),
-).as_string()  # rendered once: a Composed is rendered again on every execute
+""")
+    .format(
+        columns=sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)),
+        values=sql.SQL(", ").join(map(sql.Placeholder, _COLUMNS)),
+        updates=sql.SQL(", ").join(
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
+            for c in _COLUMNS
+            if c != "appointment_id"
+        ),
+    )
+    .as_string()
+)  # rendered once: a Composed is rendered again on every execute
 
 
 def make_app(broker_url: str) -> Celery:
@@ -78,8 +94,10 @@ def handle_webhook(body: str) -> None:
         rows, status = [], "dead"
     conn = _connection()
     with conn.transaction():
-        conn.execute(_ARCHIVE, {"ingest_id": ingest_id, "received_at": received_at,
-                                "status": status, "body": body})
+        conn.execute(
+            _ARCHIVE,
+            {"ingest_id": ingest_id, "received_at": received_at, "status": status, "body": body},
+        )
         for row in rows:
             conn.execute(_UPSERT, row)
 
@@ -99,8 +117,9 @@ def _appointment_rows(body: str, received_at: datetime, ingest_id: str) -> list[
         "last_received_at": received_at,
         "last_ingest_id": ingest_id,
     }
-    return [{**{name: getattr(a, name) for name in a.__slots__}, **shared}
-            for a in group.appointments]
+    return [
+        {**{name: getattr(a, name) for name in a.__slots__}, **shared} for a in group.appointments
+    ]
 
 
 @functools.cache

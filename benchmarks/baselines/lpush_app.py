@@ -19,6 +19,5 @@ def app(environ: dict[str, Any], start_response: Callable[..., object]) -> Itera
         return [b""]
     body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
     _redis.lpush(KEY, body)
-    start_response("202 Accepted", [("Content-Type", "application/json"),
-                                    ("Content-Length", "2")])
+    start_response("202 Accepted", [("Content-Type", "application/json"), ("Content-Length", "2")])
     return [b"{}"]

@@ -24,11 +24,14 @@ def test_started_sample_lands_as_an_appointment_row(pipeline):
     """The README's curl: the Appointment.Started sample posted to its URL becomes a row."""
     pipeline.start("serve")
     pipeline.start("worker")
-    status, answer = pipeline.post(samples.repaired_body("appointment-started"),
-                                   "Appointment.Started")
+    status, answer = pipeline.post(
+        samples.repaired_body("appointment-started"), "Appointment.Started"
+    )
     assert status == 202
-    row = wait_for(lambda: query(pipeline.settings, "SELECT status, therapist_name FROM"
-                                                    " appointments"), what="the appointment")
+    row = wait_for(
+        lambda: query(pipeline.settings, "SELECT status, therapist_name FROM appointments"),
+        what="the appointment",
+    )
     assert row == [("started", "RENU K")]
     assert statuses(pipeline.settings) == {answer["ingest_id"]: "processed"}
 
@@ -55,11 +58,17 @@ def test_duplicates_out_of_order_and_a_dead_letter(pipeline):
     ids = [pipeline.post(body, hint, method="PUT")[1]["ingest_id"] for body, hint in bodies]
     wait_for(lambda: len(statuses(pipeline.settings)) == 4, what="four settled deliveries")
     assert [statuses(pipeline.settings)[i] for i in ids] == [
-        "processed", "processed", "duplicate", "dead"]
+        "processed",
+        "processed",
+        "duplicate",
+        "dead",
+    ]
     assert query(pipeline.settings, "SELECT status, progress FROM appointments") == [
-        ("completed", 2)]
-    [(failure_class, error)] = query(pipeline.settings, "SELECT failure_class, error FROM"
-                                                        " webhook_events WHERE status = 'dead'")
+        ("completed", 2)
+    ]
+    [(failure_class, error)] = query(
+        pipeline.settings, "SELECT failure_class, error FROM webhook_events WHERE status = 'dead'"
+    )
     assert failure_class == "parse" and "line 25 column 23" in error
 
 
@@ -76,11 +85,15 @@ def test_deliveries_held_by_a_killed_worker_come_back(pipeline):
     # Simulate a worker that claimed the entries and died before acknowledging them.
     client = redis.Redis.from_url(settings.redis_url)
     client.xgroup_create(settings.stream_key, settings.consumer_group, id="0")
-    client.xreadgroup(settings.consumer_group, "dead-host:0", {settings.stream_key: ">"},
-                      count=1000)
+    client.xreadgroup(
+        settings.consumer_group, "dead-host:0", {settings.stream_key: ">"}, count=1000
+    )
     pipeline.start("worker")
-    settled = wait_for(lambda: len(statuses(settings)) == len(accepted) and statuses(settings),
-                       timeout=60, what="the dead consumer's deliveries to be reclaimed")
+    settled = wait_for(
+        lambda: len(statuses(settings)) == len(accepted) and statuses(settings),
+        timeout=60,
+        what="the dead consumer's deliveries to be reclaimed",
+    )
     assert set(settled) == set(accepted)
     assert set(settled.values()) == {"processed"}
     assert client.xpending(settings.stream_key, settings.consumer_group)["pending"] == 0

@@ -18,14 +18,22 @@ def test_run_serves_drains_and_stops_its_children_on_sigterm(pipeline: Pipeline)
     """The launcher migrates, starts ingress and worker, lands a sample, and SIGTERM stops
     every process it started."""
     settings = pipeline.settings
-    env = {**os.environ, **settings_env(settings),
-           "ZENOTI_INGEST_DATA_DIR": str(pipeline.log_dir / "data")}
-    launcher = subprocess.Popen([*CLI, "run"], env=env, stdout=subprocess.DEVNULL,
-                                stderr=open(pipeline.log_dir / "run.log", "wb"))  # noqa: SIM115
+    env = {
+        **os.environ,
+        **settings_env(settings),
+        "ZENOTI_INGEST_DATA_DIR": str(pipeline.log_dir / "data"),
+    }
+    launcher = subprocess.Popen(
+        [*CLI, "run"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(pipeline.log_dir / "run.log", "wb"),
+    )  # noqa: SIM115
     try:
         wait_for(pipeline._ready, timeout=60, what="the launcher's ingress")
-        status, _ = pipeline.post(samples.repaired_body("appointment-started"),
-                                  "Appointment.Started")
+        status, _ = pipeline.post(
+            samples.repaired_body("appointment-started"), "Appointment.Started"
+        )
         assert status == 202
 
         def appointments() -> int:

@@ -163,13 +163,15 @@ def page_cases() -> list[Case]:
         if body is None:
             continue
         valid = is_json(body)
-        cases.append(Case(
-            name=f"page:{name}",
-            body=body,
-            what=f"the {event_type} sample page as printed" + ("" if valid else " (not JSON)"),
-            path=f"/{event_type}",
-            worker="settled" if valid else "dead:parse",
-        ))
+        cases.append(
+            Case(
+                name=f"page:{name}",
+                body=body,
+                what=f"the {event_type} sample page as printed" + ("" if valid else " (not JSON)"),
+                path=f"/{event_type}",
+                worker="settled" if valid else "dead:parse",
+            )
+        )
     return cases
 
 
@@ -239,26 +241,52 @@ def generated_cases() -> list[Case]:
     guest = samples.repaired_json("guest-created")
     guest["id"], guest["data"]["id"] = "gen-big-name", str(uuid.uuid4())
     guest["data"]["personal_info"]["first_name"] = junk(900_000, 1)
-    keys = {"id": "gen-many-keys", "event_type": "Foo.Bar", "event_timestamp": TIMESTAMP,
-            "data": {f"k{i}": i for i in range(60_000)}}
+    keys = {
+        "id": "gen-many-keys",
+        "event_type": "Foo.Bar",
+        "event_timestamp": TIMESTAMP,
+        "data": {f"k{i}": i for i in range(60_000)},
+    }
     return [
-        Case("group-100-appointments", group_with(100, "gen-group-100"),
-             "AppointmentGroup.Created with 100 appointments"),
-        Case("invoice-100-appointments", invoice_with(100),
-             "Invoice.Closed (the largest sample with appointments) with 100 appointments and "
-             "100 items", path="/Invoice.Closed"),
-        Case("group-10000-appointments", group_with(10_000, "gen-group-10000"),
-             "AppointmentGroup.Created with 10,000 appointments: over the 1 MiB limit (413); "
-             "the worker still settles it should it come by another way", ingress=413),
-        Case("big-900k-name", json.dumps(guest).encode(),
-             "a guest with a 900,000-character first name (under the 1 MiB limit)"),
-        Case("big-60k-keys", json.dumps(keys).encode(),
-             "an unknown event type whose data has 60,000 keys"),
-        Case("long-path-hint", b'{"anything": 1}',
-             "a bare body on a URL naming a 10,001-character event type: not an event type "
-             "name (404); a stream entry made by hand with that hint is dead, its hint not kept",
-             path="/A" + junk(10_000, 2), ingress=404, worker="dead:unknown_event_type",
-             reason="not a Zenoti event type name"),
+        Case(
+            "group-100-appointments",
+            group_with(100, "gen-group-100"),
+            "AppointmentGroup.Created with 100 appointments",
+        ),
+        Case(
+            "invoice-100-appointments",
+            invoice_with(100),
+            "Invoice.Closed (the largest sample with appointments) with 100 appointments and "
+            "100 items",
+            path="/Invoice.Closed",
+        ),
+        Case(
+            "group-10000-appointments",
+            group_with(10_000, "gen-group-10000"),
+            "AppointmentGroup.Created with 10,000 appointments: over the 1 MiB limit (413); "
+            "the worker still settles it should it come by another way",
+            ingress=413,
+        ),
+        Case(
+            "big-900k-name",
+            json.dumps(guest).encode(),
+            "a guest with a 900,000-character first name (under the 1 MiB limit)",
+        ),
+        Case(
+            "big-60k-keys",
+            json.dumps(keys).encode(),
+            "an unknown event type whose data has 60,000 keys",
+        ),
+        Case(
+            "long-path-hint",
+            b'{"anything": 1}',
+            "a bare body on a URL naming a 10,001-character event type: not an event type "
+            "name (404); a stream entry made by hand with that hint is dead, its hint not kept",
+            path="/A" + junk(10_000, 2),
+            ingress=404,
+            worker="dead:unknown_event_type",
+            reason="not a Zenoti event type name",
+        ),
     ]
 
 
@@ -267,6 +295,7 @@ def all_cases() -> list[Case]:
 
 
 # --- What a reason may say -----------------------------------------------------------------------
+
 
 def _vocabulary() -> str:
     """Every text reasons are built from: our messages and field names, marshmallow's and the
@@ -320,16 +349,27 @@ def leaks(text: str | None, body: bytes) -> list[str]:
     letter in them (a reason may say "line 3 column 12"), and not words reasons are made of."""
     if not text:
         return []
-    return sorted(v for v in body_strings(body)
-                  if v in text and v.strip(_NOT_WORDS) and v not in VOCABULARY)
+    return sorted(
+        v for v in body_strings(body) if v in text and v.strip(_NOT_WORDS) and v not in VOCABULARY
+    )
 
 
 # --- Personal data -------------------------------------------------------------------------------
 
-NAME_KEYS = frozenset({
-    "first_name", "last_name", "middle_name", "nick_name", "display_name", "notification_name",
-    "therapist_name", "user_name", "froze_by", "cancelled_by",
-})
+NAME_KEYS = frozenset(
+    {
+        "first_name",
+        "last_name",
+        "middle_name",
+        "nick_name",
+        "display_name",
+        "notification_name",
+        "therapist_name",
+        "user_name",
+        "froze_by",
+        "cancelled_by",
+    }
+)
 EMAIL_KEYS = frozenset({"email", "guest_email", "username"})
 PHONE_KEYS = frozenset({"mobile_phone", "home_phone", "work_phone", "phone"})
 # Objects whose "name" is a person's: a therapist, a member, the seller, the guest.
@@ -407,22 +447,41 @@ def canary_cases(canaries: Canaries) -> list[Case]:
         if "id" in document and "data" in document:
             document["id"] = f"canary-{name}"
         clean = canaries.inject(copy.deepcopy(document))
-        cases.append(Case(f"canary:{name}", json.dumps(clean).encode(),
-                          f"{name} with canaries", f"/{event_type}", worker="settled"))
+        cases.append(
+            Case(
+                f"canary:{name}",
+                json.dumps(clean).encode(),
+                f"{name} with canaries",
+                f"/{event_type}",
+                worker="settled",
+            )
+        )
         nul = canaries.inject(copy.deepcopy(document))
         _poison(nul, lambda v: v + "\u0000" if v in canaries.values else v)
         if "id" in nul and "data" in nul:
             nul["id"] = f"canary-nul-{name}"
-        cases.append(Case(f"canary-nul:{name}", json.dumps(nul).encode(),
-                          f"{name} with canaries ending in U+0000", f"/{event_type}",
-                          worker="settled"))
+        cases.append(
+            Case(
+                f"canary-nul:{name}",
+                json.dumps(nul).encode(),
+                f"{name} with canaries ending in U+0000",
+                f"/{event_type}",
+                worker="settled",
+            )
+        )
         typed = canaries.inject(copy.deepcopy(document))
         _poison(typed, lambda v: {"wrong": v} if isinstance(v, str) and is_guid(v) else v)
         if "id" in typed and "data" in typed:
             typed["id"] = f"canary-type-{name}"
-        cases.append(Case(f"canary-type:{name}", json.dumps(typed).encode(),
-                          f"{name} with canaries, its GUIDs made objects", f"/{event_type}",
-                          worker="settled"))
+        cases.append(
+            Case(
+                f"canary-type:{name}",
+                json.dumps(typed).encode(),
+                f"{name} with canaries, its GUIDs made objects",
+                f"/{event_type}",
+                worker="settled",
+            )
+        )
     return cases
 
 
@@ -444,8 +503,10 @@ def _poison(document: Any, change) -> None:
 
 # --- The drain loop ------------------------------------------------------------------------------
 
-def drain_until_empty(settings: Settings, pool: psycopg_pool.ConnectionPool,
-                      max_rounds: int) -> tuple[int, list[str]]:
+
+def drain_until_empty(
+    settings: Settings, pool: psycopg_pool.ConnectionPool, max_rounds: int
+) -> tuple[int, list[str]]:
     """Run drain rounds as a drain slot does (an exception leaves the batch pending and the
     slot retries) until the stream is empty; (rounds run, exceptions seen)."""
     client = redis.Redis.from_url(settings.redis_url)
@@ -463,17 +524,22 @@ def drain_until_empty(settings: Settings, pool: psycopg_pool.ConnectionPool,
 
 
 @contextlib.contextmanager
-def cloned_database(postgres_url: str, pg_admin: psycopg.Connection, template_db: str
-                    ) -> Iterator[tuple[str, psycopg_pool.ConnectionPool]]:
+def cloned_database(
+    postgres_url: str, pg_admin: psycopg.Connection, template_db: str
+) -> Iterator[tuple[str, psycopg_pool.ConnectionPool]]:
     """A migrated database (a clone of the session's template) and a worker's pool on it, for
     a module whose tests each write rows of their own."""
     name = f"zenoti_test_{uuid.uuid4().hex[:12]}"
-    pg_admin.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-        pgsql.Identifier(name), pgsql.Identifier(template_db)))
+    pg_admin.execute(
+        pgsql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            pgsql.Identifier(name), pgsql.Identifier(template_db)
+        )
+    )
     url = make_conninfo(postgres_url, dbname=name)
     try:
         with db.create_pool(Settings(database_url=url)) as pool:
             yield url, pool
     finally:
-        pg_admin.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            pgsql.Identifier(name)))
+        pg_admin.execute(
+            pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name))
+        )

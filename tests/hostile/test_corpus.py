@@ -36,8 +36,13 @@ CASES = hostile.all_cases()
 def params(cases: list[hostile.Case]) -> list:
     """Cases as pytest params; a known bug is a strict xfail expecting its exception."""
     return [
-        pytest.param(case, id=case.name, marks=[pytest.mark.xfail(
-            strict=True, raises=case.raises, reason=case.bug)] if case.bug else [])
+        pytest.param(
+            case,
+            id=case.name,
+            marks=[pytest.mark.xfail(strict=True, raises=case.raises, reason=case.bug)]
+            if case.bug
+            else [],
+        )
         for case in cases
     ]
 
@@ -64,20 +69,27 @@ def stream_entries(settings: Settings) -> list[contract.Delivery]:
 
 
 def row(url: str, ingest_id: str) -> tuple[str, str | None, str | None]:
-    [found] = database.fetch(url, "SELECT status, failure_class, error FROM webhook_events"
-                                  " WHERE ingest_id = %(id)s", {"id": ingest_id})
+    [found] = database.fetch(
+        url,
+        "SELECT status, failure_class, error FROM webhook_events WHERE ingest_id = %(id)s",
+        {"id": ingest_id},
+    )
     return found
 
 
 def archived_hint(url: str, ingest_id: str) -> tuple[str, str | None]:
     """(path_hint, event_type) as the archive keeps them."""
-    [found] = database.fetch(url, "SELECT path_hint, event_type FROM webhook_events"
-                                  " WHERE ingest_id = %(id)s", {"id": ingest_id})
+    [found] = database.fetch(
+        url,
+        "SELECT path_hint, event_type FROM webhook_events WHERE ingest_id = %(id)s",
+        {"id": ingest_id},
+    )
     return found
 
 
-def check_settled(case: hostile.Case, status: str, failure_class: str | None,
-                  error: str | None) -> None:
+def check_settled(
+    case: hostile.Case, status: str, failure_class: str | None, error: str | None
+) -> None:
     """The clear result the case promises, and a reason that quotes nothing of the body."""
     assert status in hostile.SETTLED, f"{case.name}: {status}"
     if status == "dead":
@@ -88,7 +100,8 @@ def check_settled(case: hostile.Case, status: str, failure_class: str | None,
         assert status == "processed", f"{case.name}: {status} {failure_class} {error}"
     elif case.worker.startswith("dead:"):
         assert (status, failure_class) == ("dead", case.worker[5:]), (
-            f"{case.name}: {status} {failure_class} {error}")
+            f"{case.name}: {status} {failure_class} {error}"
+        )
     if case.reason is not None:
         assert status == "dead" and case.reason in error, f"{case.name}: {status} {error}"
     assert hostile.leaks(error, case.body) == [], f"{case.name}: the reason quotes the body"
@@ -125,10 +138,14 @@ def test_every_verb_gives_the_same_answers(method, ingress):
     assert answers == {case.name: case.ingress for case in CASES}
 
 
-@pytest.mark.parametrize(("size", "event_type"), [
-    (100, "AppointmentGroup.Created"), (100, "Invoice.Closed"),
-    (10_000, "AppointmentGroup.Created"),
-])
+@pytest.mark.parametrize(
+    ("size", "event_type"),
+    [
+        (100, "AppointmentGroup.Created"),
+        (100, "Invoice.Closed"),
+        (10_000, "AppointmentGroup.Created"),
+    ],
+)
 def test_big_groups_land_every_appointment(size, event_type, ingress, shared_db):
     """The body limit never turns a valid delivery away: the largest samples grown to 100
     appointments are well under the default 1 MiB and land all 100 rows; 10,000 are refused at
@@ -150,16 +167,33 @@ def test_big_groups_land_every_appointment(size, event_type, ingress, shared_db)
         delivery = database.delivery(body, path.lstrip("/"))
     url, pool = shared_db
     assert database.write(pool, delivery) == {delivery.ingest_id: "processed"}
-    assert database.fetch(url, "SELECT count(*) FROM appointments WHERE appointment_id ="
-                               " ANY(%(ids)s::uuid[])", {"ids": ids}) == [(len(ids),)]
+    assert database.fetch(
+        url,
+        "SELECT count(*) FROM appointments WHERE appointment_id = ANY(%(ids)s::uuid[])",
+        {"ids": ids},
+    ) == [(len(ids),)]
 
 
 NOT_EVENT_TYPES = [
-    "/not an event", "/Appointment.Started/extra", "/Appointment..Started", "/.Appointment",
-    "/Appointment.", "/1Appointment", "/A.B.C.D.E.F.G", "/Guest\x00Created", "/Guest%00Created",
-    "/\u00c4ppointment", "/Appointment Started", "/'; DROP TABLE webhook_events; --",
-    "/../../etc/passwd", "/@nosuch/Appointment.Started", "/@east/Appointment.Started",
-    "/@/../Guest.Created", "/Guest.Created;x", "/Guest.Created\n", "/Guest.Created?x=1",
+    "/not an event",
+    "/Appointment.Started/extra",
+    "/Appointment..Started",
+    "/.Appointment",
+    "/Appointment.",
+    "/1Appointment",
+    "/A.B.C.D.E.F.G",
+    "/Guest\x00Created",
+    "/Guest%00Created",
+    "/\u00c4ppointment",
+    "/Appointment Started",
+    "/'; DROP TABLE webhook_events; --",
+    "/../../etc/passwd",
+    "/@nosuch/Appointment.Started",
+    "/@east/Appointment.Started",
+    "/@/../Guest.Created",
+    "/Guest.Created;x",
+    "/Guest.Created\n",
+    "/Guest.Created?x=1",
 ]
 
 
@@ -178,8 +212,9 @@ def test_an_empty_body_is_a_ping_and_keeps_nothing(method, ingress):
     """Empty, with or without Content-Length: 200 ping, nothing enqueued."""
     settings, app = ingress
     sized = wsgi.call(app, method, hostile.WEBHOOK_PATH + "/Appointment.Started", b"")
-    chunked = wsgi.call(app, method, hostile.WEBHOOK_PATH, content_length=False,
-                        stream=io.BytesIO(b""))
+    chunked = wsgi.call(
+        app, method, hostile.WEBHOOK_PATH, content_length=False, stream=io.BytesIO(b"")
+    )
     assert [sized.json(), chunked.json()] == [{"ping": True}] * 2
     assert stream_entries(settings) == []
 
@@ -191,8 +226,10 @@ def test_body_limit_edges(ingress):
     limit = settings.max_body_bytes
     assert wsgi.call(app, "POST", hostile.WEBHOOK_PATH, b"[" * limit).status == 202
     over = b"[" * (limit + 1)
-    assert wsgi.call(app, "POST", hostile.WEBHOOK_PATH, over,
-                     stream=wsgi.NeverRead(over)).status == 413
+    assert (
+        wsgi.call(app, "POST", hostile.WEBHOOK_PATH, over, stream=wsgi.NeverRead(over)).status
+        == 413
+    )
     chunked = io.BytesIO(over + b"]" * 1000)
     answer = wsgi.call(app, "POST", hostile.WEBHOOK_PATH, content_length=False, stream=chunked)
     assert answer.status == 413 and chunked.tell() == limit + 1
@@ -200,16 +237,29 @@ def test_body_limit_edges(ingress):
 
 
 SIGNATURES = [
-    None, "", "sha256=", "sha256=zz", "\u00e9\u00e9", "0" * 10_000, "=" * 64, "sha256 = \t",
-    "AA-BB-CC", base64.b64encode(b"\x00" * 32).decode(), "v1,abc", "sha256=" + "A" * 64,
+    None,
+    "",
+    "sha256=",
+    "sha256=zz",
+    "\u00e9\u00e9",
+    "0" * 10_000,
+    "=" * 64,
+    "sha256 = \t",
+    "AA-BB-CC",
+    base64.b64encode(b"\x00" * 32).decode(),
+    "v1,abc",
+    "sha256=" + "A" * 64,
 ]
 
 
 def test_a_signed_source_refuses_hostile_signatures_and_accepts_hostile_bodies(redis_url):
     """With a secret, no header, an empty, malformed, non-ASCII or huge one is 401 for every
     hostile body, and the right HMAC is 202 whatever the bytes."""
-    settings = Settings(redis_url=redis_url, redis_prefix=f"zi_hostile_{uuid.uuid4().hex[:8]}",
-                        webhook_secrets={"": ("s3cret",)})
+    settings = Settings(
+        redis_url=redis_url,
+        redis_prefix=f"zi_hostile_{uuid.uuid4().hex[:8]}",
+        webhook_secrets={"": ("s3cret",)},
+    )
     app = ingress_app.create_app(settings)
     bodies = [c.body for c in CASES if c.ingress == 202 and c.path == ""][:40]
     for body in bodies:
@@ -218,8 +268,11 @@ def test_a_signed_source_refuses_hostile_signatures_and_accepts_hostile_bodies(r
             answer = wsgi.call(app, "POST", hostile.WEBHOOK_PATH, body, headers=headers)
             assert (answer.status, answer.json()) == (401, {"error": "unauthenticated"})
         digest = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest().upper()
-        signed = {"HTTP_ZENOTI_WEBHOOK_SIGNATURE": "-".join(
-            digest[i:i + 2] for i in range(0, len(digest), 2))}
+        signed = {
+            "HTTP_ZENOTI_WEBHOOK_SIGNATURE": "-".join(
+                digest[i : i + 2] for i in range(0, len(digest), 2)
+            )
+        }
         assert wsgi.call(app, "POST", hostile.WEBHOOK_PATH, body, headers=signed).status == 202
     got = [d.body for d in stream_entries(settings)]
     assert got == bodies
@@ -227,16 +280,32 @@ def test_a_signed_source_refuses_hostile_signatures_and_accepts_hostile_bodies(r
 
 HINTLESS_BODIES = {
     "bare": (b'{"id": "x"}', "dead"),
-    "envelope": (json.dumps({"id": "env-1", "event_type": "Foo.Bar", "data": {"id": "x"},
-                             "event_timestamp": hostile.TIMESTAMP}).encode(), "processed"),
+    "envelope": (
+        json.dumps(
+            {
+                "id": "env-1",
+                "event_type": "Foo.Bar",
+                "data": {"id": "x"},
+                "event_timestamp": hostile.TIMESTAMP,
+            }
+        ).encode(),
+        "processed",
+    ),
 }
 
 
 @pytest.mark.parametrize("body", sorted(HINTLESS_BODIES))
-@pytest.mark.parametrize("hint", [
-    "not an event", "Guest\x00Created", "Guest.Created\n", "A" + "b" * 40,
-    "A" + hostile.junk(10_000, 3),
-], ids=["spaces", "nul", "newline", "word-of-41", "10001-characters"])
+@pytest.mark.parametrize(
+    "hint",
+    [
+        "not an event",
+        "Guest\x00Created",
+        "Guest.Created\n",
+        "A" + "b" * 40,
+        "A" + hostile.junk(10_000, 3),
+    ],
+    ids=["spaces", "nul", "newline", "word-of-41", "10001-characters"],
+)
 def test_a_hint_that_is_not_an_event_type_is_not_kept(hint, body, pool, settings):
     """The ingress refuses such a URL (404), but a stream entry made by hand, or a replay, can
     hold any hint: with a bare body the delivery is dead as unknown_event_type; with an envelope
@@ -249,11 +318,12 @@ def test_a_hint_that_is_not_an_event_type_is_not_kept(hint, body, pool, settings
     path_hint, event_type = archived_hint(settings.database_url, d.ingest_id)
     if expected == "dead":
         assert (failure_class, error) == (
-            "unknown_event_type", "the URL's event type is not a Zenoti event type name")
+            "unknown_event_type",
+            "the URL's event type is not a Zenoti event type name",
+        )
         assert (path_hint, event_type) == ("", None)
     else:
-        assert (status, failure_class, path_hint, event_type) == (
-            "processed", None, "", "Foo.Bar")
+        assert (status, failure_class, path_hint, event_type) == ("processed", None, "", "Foo.Bar")
 
 
 WORD = "A" + "b" * 39  # 40 characters: the longest word an event type name may have
@@ -285,13 +355,20 @@ def test_the_longest_event_type_name_is_accepted_and_kept(ingress, shared_db):
 def test_a_negative_content_length_is_400_and_keeps_nothing(length, ingress):
     """A negative Content-Length is refused before the body is read: 400, nothing enqueued."""
     settings, app = ingress
-    answer = wsgi.call(app, "POST", hostile.WEBHOOK_PATH, content_length=False,
-                       stream=wsgi.NeverRead(b'{"a": 1}'), headers={"CONTENT_LENGTH": length})
+    answer = wsgi.call(
+        app,
+        "POST",
+        hostile.WEBHOOK_PATH,
+        content_length=False,
+        stream=wsgi.NeverRead(b'{"a": 1}'),
+        headers={"CONTENT_LENGTH": length},
+    )
     assert (answer.status, answer.json()) == (400, {"error": "bad_content_length"})
     assert stream_entries(settings) == []
 
 
 # --- The drain loop: the stream, batches, acknowledgement --------------------------------------
+
 
 @pytest.fixture
 def fast(settings):
@@ -310,8 +387,10 @@ def test_the_whole_corpus_drains_as_one_batch(fast, pool):
         answer = wsgi.call(app, "POST", case.url, case.body)
         ids[answer.json()["ingest_id"]] = case
     assert hostile.drain_until_empty(fast, pool, max_rounds=1) == (1, [])
-    rows = database.fetch(fast.database_url, "SELECT ingest_id::text, status, failure_class,"
-                                             " error FROM webhook_events")
+    rows = database.fetch(
+        fast.database_url,
+        "SELECT ingest_id::text, status, failure_class, error FROM webhook_events",
+    )
     assert {r[0] for r in rows} == set(ids)
     for ingest_id, status, failure_class, error in rows:
         check_settled(ids[ingest_id], status, failure_class, error)
@@ -328,8 +407,12 @@ def test_a_delivery_nobody_can_read_does_not_take_its_batch_mates_with_it(fast, 
     the log says where it broke (error_type, at) but gives no message (it could quote the
     body)."""
     app = ingress_app.create_app(fast)
-    good_id = wsgi.call(app, "POST", by_name("sql-in-guest-fields.json").url,
-                        by_name("sql-in-guest-fields.json").body).json()["ingest_id"]
+    good_id = wsgi.call(
+        app,
+        "POST",
+        by_name("sql-in-guest-fields.json").url,
+        by_name("sql-in-guest-fields.json").body,
+    ).json()["ingest_id"]
     unforeseen = by_name("number-huge-package-balance.json")
     unforeseen_id = wsgi.call(app, "POST", unforeseen.url, unforeseen.body).json()["ingest_id"]
     with capture_logs() as logged:

@@ -32,8 +32,10 @@ def corpus(canaries: hostile.Canaries) -> list[hostile.Case]:
     """Every case (the hostile corpus and the sample pages), the samples with canaries, and a
     few of those posted unsigned to a source with a secret."""
     cases = hostile.all_cases() + hostile.canary_cases(canaries)
-    cases += [replace(c, name=f"{c.name}@{SECRET_SOURCE}", path=f"/@{SECRET_SOURCE}{c.path}",
-                      ingress=401) for c in hostile.canary_cases(canaries)[:6]]
+    cases += [
+        replace(c, name=f"{c.name}@{SECRET_SOURCE}", path=f"/@{SECRET_SOURCE}{c.path}", ingress=401)
+        for c in hostile.canary_cases(canaries)[:6]
+    ]
     return cases
 
 
@@ -43,7 +45,8 @@ def personal_patterns(canaries: hostile.Canaries) -> list[re.Pattern]:
     field path `membership.id` in a reason): the canaries stand in for those."""
     printed = {v for v in hostile.personal_values_in_pages() if v not in hostile.VOCABULARY}
     return [re.compile(re.escape(v)) for v in sorted(canaries.values)] + [
-        re.compile(r"(?<![\w@.])" + re.escape(v) + r"(?![\w@])") for v in sorted(printed)]
+        re.compile(r"(?<![\w@.])" + re.escape(v) + r"(?![\w@])") for v in sorted(printed)
+    ]
 
 
 def found(patterns: list[re.Pattern], text: str) -> list[str]:
@@ -51,21 +54,28 @@ def found(patterns: list[re.Pattern], text: str) -> list[str]:
 
 
 def stored_errors(url: str) -> list[str]:
-    return [e for (e,) in database.fetch(url, "SELECT error FROM webhook_events"
-                                              " WHERE error IS NOT NULL")]
+    return [
+        e
+        for (e,) in database.fetch(url, "SELECT error FROM webhook_events WHERE error IS NOT NULL")
+    ]
 
 
 def canaries_kept(url: str) -> int:
     """Processed events whose data holds a canary: the canaries went all the way through."""
-    return database.fetch(url, "SELECT count(*) FROM events WHERE data::text ILIKE '%%canary%%'"
-                          )[0][0]
+    return database.fetch(url, "SELECT count(*) FROM events WHERE data::text ILIKE '%%canary%%'")[
+        0
+    ][0]
 
 
 @pytest.fixture
 def fast(settings):
     """Short drain rounds, and a named source with a secret."""
-    return replace(settings, drain_round_seconds=0.05, read_block_ms=10,
-                   webhook_secrets={"": (), SECRET_SOURCE: ("s3cret",)})
+    return replace(
+        settings,
+        drain_round_seconds=0.05,
+        read_block_ms=10,
+        webhook_secrets={"": (), SECRET_SOURCE: ("s3cret",)},
+    )
 
 
 def test_in_process_logs_and_reasons_carry_no_personal_data(fast, pool, caplog):
@@ -82,19 +92,25 @@ def test_in_process_logs_and_reasons_carry_no_personal_data(fast, pool, caplog):
         assert hostile.drain_until_empty(fast, pool, max_rounds=3)[1] == []
     assert [a.status for a in answers] == [c.ingress for c in cases]
     accepted = sum(1 for a in answers if a.status == 202)
-    assert database.fetch(fast.database_url, "SELECT count(*) FROM webhook_events") == [
-        (accepted,)]
+    assert database.fetch(fast.database_url, "SELECT count(*) FROM webhook_events") == [(accepted,)]
     names = [e["event"] for e in events]
-    dead = database.fetch(fast.database_url,
-                          "SELECT count(*) FROM webhook_events WHERE status = 'dead'")[0][0]
+    dead = database.fetch(
+        fast.database_url, "SELECT count(*) FROM webhook_events WHERE status = 'dead'"
+    )[0][0]
     assert names.count("delivery_dead") == dead > 0 and names.count("delivery_enqueued") == (
-        accepted)
-    assert {"delivery_processed", "delivery_too_large", "delivery_unauthenticated",
-            "delivery_unexpected_error"} <= set(names)
+        accepted
+    )
+    assert {
+        "delivery_processed",
+        "delivery_too_large",
+        "delivery_unauthenticated",
+        "delivery_unexpected_error",
+    } <= set(names)
     assert "drain_failed" not in names
     assert canaries_kept(fast.database_url) > 10
-    logged = "\n".join([json.dumps(e, default=str, ensure_ascii=False) for e in events]
-                       + [caplog.text])
+    logged = "\n".join(
+        [json.dumps(e, default=str, ensure_ascii=False) for e in events] + [caplog.text]
+    )
     patterns = personal_patterns(canaries)
     assert found(patterns, logged) == []
     assert found(patterns, "\n".join(stored_errors(fast.database_url))) == []
@@ -124,8 +140,9 @@ def test_real_processes_log_no_personal_data(pipeline, monkeypatch):
     monkeypatch.setenv("ZENOTI_INGEST_LOG_LEVEL", "DEBUG")
     monkeypatch.setenv("ZENOTI_INGEST_SOURCES", SECRET_SOURCE)
     monkeypatch.setenv(f"ZENOTI_INGEST_SOURCE_{SECRET_SOURCE.upper()}_WEBHOOK_SECRETS", "s3cret")
-    pipeline.settings = replace(pipeline.settings, retry_base_seconds=0.05,
-                                retry_max_seconds=0.2, drain_round_seconds=0.5)
+    pipeline.settings = replace(
+        pipeline.settings, retry_base_seconds=0.05, retry_max_seconds=0.2, drain_round_seconds=0.5
+    )
     pipeline.start("serve")
     pipeline.start("worker")
     canaries = hostile.Canaries()
@@ -135,8 +152,11 @@ def test_real_processes_log_no_personal_data(pipeline, monkeypatch):
     answers = [post(pipeline.settings.port, c, limit) for c in cases]
     assert answers == [c.ingress for c in cases]
     accepted = answers.count(202)
-    wait_for(lambda: database.fetch(url, "SELECT count(*) FROM webhook_events")[0][0]
-             == accepted, timeout=120, what=f"{accepted} settled deliveries")
+    wait_for(
+        lambda: database.fetch(url, "SELECT count(*) FROM webhook_events")[0][0] == accepted,
+        timeout=120,
+        what=f"{accepted} settled deliveries",
+    )
     logged = pipeline.logs()
     assert '"event": "delivery_dead"' in logged and '"delivery_unauthenticated"' in logged
     assert '"delivery_unexpected_error"' in logged and '"drain_failed"' not in logged

@@ -32,10 +32,15 @@ from zenoti_ingest.settings import Settings
 
 # Moderate counts: the machine is small and shared; each example is a batch of deliveries.
 # No example database: nothing is written into the working tree.
-SOME = settings(max_examples=60, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-FEW = settings(max_examples=10, deadline=None, database=None,
-               suppress_health_check=[HealthCheck.too_slow])
+SOME = settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+FEW = settings(
+    max_examples=10, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 EVENT_TYPES = sorted(events.HANDLERS)
 # Past the ingress, a hint may be anything (a stream entry made by hand, a replay).
@@ -57,13 +62,19 @@ SAMPLES = _sample_documents()
 
 # JSON values, lone surrogates among them (st.text leaves them out).
 lone_surrogates = st.tuples(st.text(max_size=8), st.characters(categories=["Cs"])).map("".join)
-scalars = (st.none() | st.booleans() | st.integers(-(2**70), 2**70)
-           | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=24)
-           | lone_surrogates)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=24)
+    | lone_surrogates
+)
 json_values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
-                                                                  max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5)
+    ),
     max_leaves=16,
 )
 
@@ -75,8 +86,7 @@ def envelopes(draw) -> bytes:
         "id": draw(st.text(max_size=12) | json_values),
         "event_type": draw(st.sampled_from(EVENT_TYPES) | json_values),
         "event_timestamp": draw(st.just(TIMESTAMP) | json_values),
-        "data": draw(st.dictionaries(st.text(max_size=12), json_values, max_size=6)
-                     | json_values),
+        "data": draw(st.dictionaries(st.text(max_size=12), json_values, max_size=6) | json_values),
     }
     for key in draw(st.sets(st.sampled_from(sorted(document)), max_size=2)):
         del document[key]
@@ -128,8 +138,9 @@ def mutated_samples(draw) -> tuple[bytes, str]:
         parent = document
         for key in path[:-1]:
             parent = parent[key]
-        how = draw(st.sampled_from(["drop", "nul", "type", "empty", "nil_guid", "not_guid",
-                                    "value"]))
+        how = draw(
+            st.sampled_from(["drop", "nul", "type", "empty", "nil_guid", "not_guid", "value"])
+        )
         if how == "drop":
             del parent[path[-1]]
         else:
@@ -141,25 +152,31 @@ def mutated_samples(draw) -> tuple[bytes, str]:
 
 def byte_mutations(body: bytes) -> st.SearchStrategy[bytes]:
     """The body with a few bytes flipped, cut or inserted."""
+
     def mutate(edits: list[tuple[int, int, int]]) -> bytes:
         out = bytearray(body)
         for kind, at, byte in edits:
             at %= max(len(out), 1)
             if kind == 0:
-                out[at:at + 1] = bytes([byte])
+                out[at : at + 1] = bytes([byte])
             elif kind == 1:
                 del out[at:]
             else:
                 out.insert(at, byte)
         return bytes(out)
-    return st.lists(st.tuples(st.integers(0, 2), st.integers(0, 10**6), st.integers(0, 255)),
-                    min_size=1, max_size=4).map(mutate)
+
+    return st.lists(
+        st.tuples(st.integers(0, 2), st.integers(0, 10**6), st.integers(0, 255)),
+        min_size=1,
+        max_size=4,
+    ).map(mutate)
 
 
 raw_bodies = st.tuples(
     st.binary(max_size=200)
-    | st.sampled_from([s for _, s in SAMPLES]).map(lambda d: json.dumps(d).encode()).flatmap(
-        byte_mutations),
+    | st.sampled_from([s for _, s in SAMPLES])
+    .map(lambda d: json.dumps(d).encode())
+    .flatmap(byte_mutations),
     HINTS,
 )
 json_bodies = st.tuples(json_values.map(lambda v: json.dumps(v).encode()), HINTS)
@@ -167,8 +184,9 @@ envelope_bodies = st.tuples(envelopes(), st.just(""))
 
 
 @pytest.fixture(scope="module")
-def batch_db(postgres_service, pg_admin, template_db
-             ) -> Iterator[tuple[str, psycopg_pool.ConnectionPool]]:
+def batch_db(
+    postgres_service, pg_admin, template_db
+) -> Iterator[tuple[str, psycopg_pool.ConnectionPool]]:
     """One database for the module's examples: each example writes rows of its own."""
     with hostile.cloned_database(postgres_service.url, pg_admin, template_db) as found:
         yield found
@@ -183,9 +201,11 @@ def settle(batch_db, batch: list[tuple[bytes, str]]) -> list[tuple[str, str | No
     rows = {
         str(ingest_id): (status, failure_class, error, path_hint)
         for ingest_id, status, failure_class, error, path_hint in database.fetch(
-            url, "SELECT ingest_id, status, failure_class, error, path_hint FROM webhook_events"
-                 " WHERE ingest_id = ANY(%(ids)s::uuid[])",
-            {"ids": [d.ingest_id for d in deliveries]})
+            url,
+            "SELECT ingest_id, status, failure_class, error, path_hint FROM webhook_events"
+            " WHERE ingest_id = ANY(%(ids)s::uuid[])",
+            {"ids": [d.ingest_id for d in deliveries]},
+        )
     }
     for d in deliveries:
         status, failure_class, error, path_hint = rows[d.ingest_id]
@@ -199,8 +219,9 @@ def settle(batch_db, batch: list[tuple[bytes, str]]) -> list[tuple[str, str | No
     return [rows[d.ingest_id][:3] for d in deliveries]
 
 
-GOOD = json.dumps({"id": "good", "event_type": "Foo.Bar", "event_timestamp": TIMESTAMP,
-                   "data": {"id": "x"}})
+GOOD = json.dumps(
+    {"id": "good", "event_type": "Foo.Bar", "event_timestamp": TIMESTAMP, "data": {"id": "x"}}
+)
 
 
 def good() -> tuple[bytes, str]:
@@ -208,8 +229,9 @@ def good() -> tuple[bytes, str]:
     return GOOD.replace('"good"', f'"good-{uuid.uuid4()}"').encode(), ""
 
 
-def settle_beside_a_good_one(batch_db, body: bytes, hint: str = ""
-                             ) -> tuple[str, str | None, str | None]:
+def settle_beside_a_good_one(
+    batch_db, body: bytes, hint: str = ""
+) -> tuple[str, str | None, str | None]:
     """Settle the body in a batch with a good delivery, which must be processed; its row."""
     found, mate = settle(batch_db, [(body, hint), good()])
     assert mate == ("processed", None, None)
@@ -237,13 +259,20 @@ def test_mutated_samples_settle(batch, batch_db):
     settle(batch_db, batch)
 
 
-@settings(max_examples=80, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(method=st.sampled_from(["POST", "PUT", "PATCH", "GET", "DELETE", "OPTIONS", "BREW"]),
-       rest=st.text(st.characters(max_codepoint=255), max_size=30) | st.sampled_from(EVENT_TYPES)
-       | st.from_regex(contract.EVENT_TYPE, fullmatch=True)
-       | st.from_regex(contract.EVENT_TYPE, fullmatch=True).map(lambda t: "@" + t + "/" + t),
-       body=st.binary(max_size=64))
+@settings(
+    max_examples=80,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    method=st.sampled_from(["POST", "PUT", "PATCH", "GET", "DELETE", "OPTIONS", "BREW"]),
+    rest=st.text(st.characters(max_codepoint=255), max_size=30)
+    | st.sampled_from(EVENT_TYPES)
+    | st.from_regex(contract.EVENT_TYPE, fullmatch=True)
+    | st.from_regex(contract.EVENT_TYPE, fullmatch=True).map(lambda t: "@" + t + "/" + t),
+    body=st.binary(max_size=64),
+)
 def test_the_ingress_never_fails(method, rest, body, redis_url):
     """Any method, path and body: a rule's answer, never 5xx; 202 exactly when the path names
     the default source and an event type (or none), and then the exact bytes are enqueued."""
@@ -251,8 +280,7 @@ def test_the_ingress_never_fails(method, rest, body, redis_url):
     app = ingress_app.create_app(settings_)
     answer = wsgi.call(app, method, f"{hostile.WEBHOOK_PATH}/{rest}", body)
     client = redis.Redis.from_url(redis_url)
-    enqueued = [contract.Delivery.from_fields(f)
-                for _, f in client.xrange(settings_.stream_key)]
+    enqueued = [contract.Delivery.from_fields(f) for _, f in client.xrange(settings_.stream_key)]
     source, hint = ingress_app.split_webhook_path(rest)
     routed = source == "" and (hint == "" or contract.EVENT_TYPE.fullmatch(hint) is not None)
     if not routed:
@@ -263,25 +291,32 @@ def test_the_ingress_never_fails(method, rest, body, redis_url):
         assert answer.status == (202 if body else 200)
     event(str(answer.status))
     assert [(d.body, d.path_hint) for d in enqueued] == (
-        [(body, hint)] if answer.status == 202 else [])
+        [(body, hint)] if answer.status == 202 else []
+    )
 
 
 # --- Targeted: what the general strategies rarely or never make -------------------------------
 
+
 @FEW
-@given(key=st.text(max_size=8).filter(lambda k: k != "user_package_id"),
-       surrogate=st.characters(categories=["Cs"]),
-       event_type=st.sampled_from(["Foo.Bar", "Guest.Package.Creation"]))
-def test_a_lone_surrogate_anywhere_is_dead_as_refused_by_the_database(key, surrogate,
-                                                                       event_type, batch_db):
+@given(
+    key=st.text(max_size=8).filter(lambda k: k != "user_package_id"),
+    surrogate=st.characters(categories=["Cs"]),
+    event_type=st.sampled_from(["Foo.Bar", "Guest.Package.Creation"]),
+)
+def test_a_lone_surrogate_anywhere_is_dead_as_refused_by_the_database(
+    key, surrogate, event_type, batch_db
+):
     """A lone surrogate in any string the worker keeps (here one nobody reads) is valid JSON
     but not encodable as UTF-8: that delivery alone is dead, class database."""
     data = {"user_package_id": str(uuid.uuid4()), key: "x" + surrogate}
     body = json.dumps({"event_type": event_type, "event_timestamp": TIMESTAMP, "data": data})
     status, failure_class, error = settle_beside_a_good_one(batch_db, body.encode())
     assert (status, failure_class) == ("dead", "database")
-    assert error == "postgres refused a value (UnicodeEncodeError, SQLSTATE none: not " \
-                    "encodable as UTF-8)"
+    assert (
+        error == "postgres refused a value (UnicodeEncodeError, SQLSTATE none: not "
+        "encodable as UTF-8)"
+    )
 
 
 @FEW
@@ -290,7 +325,10 @@ def test_an_integer_past_the_digit_limit_is_a_parse_error(digits, hint, batch_db
     """json.loads refuses an integer over 4,300 digits (a ValueError of its own): dead, parse."""
     body = b'{"n": ' + b"7" * digits + b"}"
     assert settle_beside_a_good_one(batch_db, body, hint) == (
-        "dead", "parse", "body is not usable JSON: a number is too large")
+        "dead",
+        "parse",
+        "body is not usable JSON: a number is too large",
+    )
 
 
 @st.composite
@@ -308,32 +346,54 @@ def overflowing_timestamps(draw) -> str:
 @given(timestamp=overflowing_timestamps())
 def test_an_event_timestamp_that_overflows_in_utc_is_a_schema_error(timestamp, batch_db):
     """A datetime that can't be told in UTC (before datetime.min, after datetime.max)."""
-    body = json.dumps({"id": str(uuid.uuid4()), "event_type": "Foo.Bar", "data": {},
-                       "event_timestamp": timestamp})
+    body = json.dumps(
+        {"id": str(uuid.uuid4()), "event_type": "Foo.Bar", "data": {}, "event_timestamp": timestamp}
+    )
     status, failure_class, error = settle_beside_a_good_one(batch_db, body.encode())
     assert (status, failure_class) == ("dead", "schema")
     assert error.startswith("event_timestamp: "), error
 
 
 LONG_TEXT = {  # (event type, data) with one value in an indexed text column
-    "guests.code": ("Guest.Created", lambda text: {
-        **hostile.repaired_page("guest-created")["data"], "id": str(uuid.uuid4()), "code": text}),
-    "class_bookings.registration_id": ("Class.Booking.Created", lambda text: {
-        **hostile.repaired_page("booking-created")["data"], "registration_id": text}),
+    "guests.code": (
+        "Guest.Created",
+        lambda text: {
+            **hostile.repaired_page("guest-created")["data"],
+            "id": str(uuid.uuid4()),
+            "code": text,
+        },
+    ),
+    "class_bookings.registration_id": (
+        "Class.Booking.Created",
+        lambda text: {**hostile.repaired_page("booking-created")["data"], "registration_id": text},
+    ),
     "events.entity_id": ("Foo.Bar", lambda text: {"id": text}),
 }
 
 
 @FEW
-@given(column=st.sampled_from(sorted(LONG_TEXT)), length=st.integers(3_000, 12_000),
-       seed=st.integers(0, 2**16))
-def test_text_past_the_index_limit_is_dead_as_refused_by_the_database(column, length, seed,
-                                                                      batch_db):
+@given(
+    column=st.sampled_from(sorted(LONG_TEXT)),
+    length=st.integers(3_000, 12_000),
+    seed=st.integers(0, 2**16),
+)
+def test_text_past_the_index_limit_is_dead_as_refused_by_the_database(
+    column, length, seed, batch_db
+):
     """Text an index can't hold (over ~2.7 kB that doesn't compress) in an indexed column:
     Postgres refuses it (ProgramLimitExceeded), and that delivery alone is dead, class
     database; it is not retried as if the database were down."""
     event_type, data = LONG_TEXT[column]
-    body = json.dumps({"id": str(uuid.uuid4()), "event_type": event_type,
-                       "event_timestamp": TIMESTAMP, "data": data(hostile.junk(length, seed))})
+    body = json.dumps(
+        {
+            "id": str(uuid.uuid4()),
+            "event_type": event_type,
+            "event_timestamp": TIMESTAMP,
+            "data": data(hostile.junk(length, seed)),
+        }
+    )
     assert settle_beside_a_good_one(batch_db, body.encode()) == (
-        "dead", "database", "postgres refused a value (ProgramLimitExceeded, SQLSTATE 54000)")
+        "dead",
+        "database",
+        "postgres refused a value (ProgramLimitExceeded, SQLSTATE 54000)",
+    )

@@ -44,8 +44,7 @@ def times_delivered(settings) -> int:
     return entry["times_delivered"]
 
 
-def test_a_transient_failure_is_retried_without_counting_as_a_crash(drainer, settings,
-                                                                     monkeypatch):
+def test_a_transient_failure_is_retried_without_counting_as_a_crash(drainer, settings, monkeypatch):
     """The retry takes the entry again with its delivery count unchanged, and settles it."""
     fail_once(monkeypatch)
     with pytest.raises(errors.TransientError):
@@ -53,20 +52,21 @@ def test_a_transient_failure_is_retried_without_counting_as_a_crash(drainer, set
     assert times_delivered(settings) == 1
     assert drainer.round("c", lambda: True).deliveries == 1
     assert fetch(settings.database_url, "SELECT status, attempts FROM webhook_events") == [
-        ("processed", 1)]
+        ("processed", 1)
+    ]
     assert not redis.Redis.from_url(settings.redis_url).exists(f"{settings.redis_prefix}:failing")
 
 
-def test_retries_end_in_a_dead_letter_after_retry_for_seconds(drainer, settings, pool,
-                                                              monkeypatch):
+def test_retries_end_in_a_dead_letter_after_retry_for_seconds(drainer, settings, pool, monkeypatch):
     """Past ZENOTI_INGEST_RETRY_FOR_SECONDS of transient failures: retries_exhausted."""
     fail_once(monkeypatch)
     with pytest.raises(errors.TransientError):
         drainer.round("c", lambda: True)
     drainer.settings = dataclasses.replace(settings, retry_for_seconds=1e-6)
     drainer.round("c", lambda: True)
-    [(status, failure_class)] = fetch(settings.database_url,
-                                      "SELECT status, failure_class FROM webhook_events")
+    [(status, failure_class)] = fetch(
+        settings.database_url, "SELECT status, failure_class FROM webhook_events"
+    )
     assert (status, failure_class) == ("dead", "retries_exhausted")
 
 

@@ -86,8 +86,9 @@ def test_oversized_chunked_body_reads_at_most_one_byte_past_the_limit(ingress):
 
 def test_chunked_body_within_limit_is_accepted(ingress):
     settings, app = ingress
-    answer = wsgi.call(app, "POST", "/webhooks/zenoti", content_length=False,
-                       stream=io.BytesIO(b'{"a": 1}'))
+    answer = wsgi.call(
+        app, "POST", "/webhooks/zenoti", content_length=False, stream=io.BytesIO(b'{"a": 1}')
+    )
     assert answer.status == 202 and stream_entries(settings)[0].body == b'{"a": 1}'
 
 
@@ -107,8 +108,9 @@ def closed_port() -> int:
 
 def test_redis_unreachable_gives_503_with_retry_after_never_2xx():
     """No broker, no 2xx: 503 with Retry-After; readyz says not ready; healthz stays up."""
-    settings = Settings(redis_url=f"redis://127.0.0.1:{closed_port()}/0",
-                        enqueue_timeout_seconds=0.5)
+    settings = Settings(
+        redis_url=f"redis://127.0.0.1:{closed_port()}/0", enqueue_timeout_seconds=0.5
+    )
     app = ingress_app.create_app(settings)
     answer = wsgi.call(app, "POST", "/webhooks/zenoti/Appointment.Started", b"{}")
     assert answer.status == 503 and int(answer.headers["retry-after"]) > 0
@@ -131,7 +133,8 @@ def test_readyz_when_redis_answers(ingress):
 def test_waiting_for_replicas_that_are_not_there_gives_503(redis_url):
     """ZENOTI_INGEST_WAIT_REPLICAS: no 202 unless that many replicas acknowledged in time
     (the test Redis has none)."""
-    settings = Settings(redis_url=redis_url, redis_prefix="zi_wait", wait_replicas=1,
-                        wait_timeout_ms=50)
+    settings = Settings(
+        redis_url=redis_url, redis_prefix="zi_wait", wait_replicas=1, wait_timeout_ms=50
+    )
     app = ingress_app.create_app(settings)
     assert wsgi.call(app, "POST", "/webhooks/zenoti", b"{}").status == 503

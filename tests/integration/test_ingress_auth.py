@@ -36,8 +36,9 @@ def make_app(redis_url: str, **env: str):
 
 
 def post(app, path: str = PATH, body: bytes = BODY, **headers: str) -> wsgi.Answer:
-    return wsgi.call(app, "POST", path, body,
-                     headers={f"HTTP_{k.upper()}": v for k, v in headers.items()})
+    return wsgi.call(
+        app, "POST", path, body, headers={f"HTTP_{k.upper()}": v for k, v in headers.items()}
+    )
 
 
 def enqueued(settings: Settings) -> list[contract.Delivery]:
@@ -100,9 +101,12 @@ def test_several_secrets_let_a_secret_rotate(redis_url):
 
 def test_header_and_algorithm_are_configuration(redis_url):
     """Zenoti never published the scheme: header name and algorithm can be changed."""
-    _, app = make_app(redis_url, ZENOTI_INGEST_WEBHOOK_SECRETS="k",
-                      ZENOTI_INGEST_SIGNATURE_HEADER="X-Zenoti-Signature",
-                      ZENOTI_INGEST_SIGNATURE_ALGORITHM="sha512")
+    _, app = make_app(
+        redis_url,
+        ZENOTI_INGEST_WEBHOOK_SECRETS="k",
+        ZENOTI_INGEST_SIGNATURE_HEADER="X-Zenoti-Signature",
+        ZENOTI_INGEST_SIGNATURE_ALGORITHM="sha512",
+    )
     digest = hmac.digest(b"k", BODY, hashlib.sha512)
     assert post(app, x_zenoti_signature=digest.hex()).status == 202
     assert post(app, zenoti_webhook_signature=digest.hex()).status == 401
@@ -112,13 +116,19 @@ def test_standard_webhooks_scheme_with_timestamp_tolerance(redis_url):
     """webhook-id/-timestamp/-signature checked by the standardwebhooks library; a signature
     older than its tolerance is refused."""
     secret = "whsec_" + base64.b64encode(b"0123456789abcdef").decode()
-    _, app = make_app(redis_url, ZENOTI_INGEST_WEBHOOK_SECRETS=secret,
-                      ZENOTI_INGEST_SIGNATURE_SCHEME="standard-webhooks")
+    _, app = make_app(
+        redis_url,
+        ZENOTI_INGEST_WEBHOOK_SECRETS=secret,
+        ZENOTI_INGEST_SIGNATURE_SCHEME="standard-webhooks",
+    )
     hook = standardwebhooks.Webhook(secret)
 
     def headers(when: datetime) -> dict[str, str]:
-        return {"webhook_id": "msg_1", "webhook_timestamp": str(int(when.timestamp())),
-                "webhook_signature": hook.sign("msg_1", when, BODY.decode())}
+        return {
+            "webhook_id": "msg_1",
+            "webhook_timestamp": str(int(when.timestamp())),
+            "webhook_signature": hook.sign("msg_1", when, BODY.decode()),
+        }
 
     now = datetime.now(UTC)
     assert post(app, **headers(now)).status == 202
@@ -129,12 +139,14 @@ def test_standard_webhooks_scheme_with_timestamp_tolerance(redis_url):
 def test_named_sources_have_their_own_secrets_and_are_stored(redis_url):
     """/webhooks/zenoti/@<source>/...: each source its own secrets; the source travels with
     the delivery; an unknown source is 404."""
-    settings, app = make_app(redis_url, ZENOTI_INGEST_WEBHOOK_SECRETS="main",
-                             ZENOTI_INGEST_SOURCES="east",
-                             ZENOTI_INGEST_SOURCE_EAST_WEBHOOK_SECRETS="east-key")
+    settings, app = make_app(
+        redis_url,
+        ZENOTI_INGEST_WEBHOOK_SECRETS="main",
+        ZENOTI_INGEST_SOURCES="east",
+        ZENOTI_INGEST_SOURCE_EAST_WEBHOOK_SECRETS="east-key",
+    )
     east_path = "/webhooks/zenoti/@east/Appointment.Started"
-    assert post(app, east_path, zenoti_webhook_signature=signature("east-key").hex()
-                ).status == 202
+    assert post(app, east_path, zenoti_webhook_signature=signature("east-key").hex()).status == 202
     assert post(app, east_path, zenoti_webhook_signature=signature("main").hex()).status == 401
     assert post(app, "/webhooks/zenoti/@west/Appointment.Started").status == 404
     [delivery] = enqueued(settings)
@@ -161,6 +173,9 @@ def test_no_secret_runs_but_says_so_loudly(redis_url):
 def test_require_signature_makes_a_missing_secret_fatal(redis_url):
     """ZENOTI_INGEST_REQUIRE_SIGNATURE=1 with a source lacking a secret stops the start."""
     with pytest.raises(errors.ConfigError, match="east"):
-        make_app(redis_url, ZENOTI_INGEST_REQUIRE_SIGNATURE="1",
-                 ZENOTI_INGEST_WEBHOOK_SECRETS="main", ZENOTI_INGEST_SOURCES="east")
-
+        make_app(
+            redis_url,
+            ZENOTI_INGEST_REQUIRE_SIGNATURE="1",
+            ZENOTI_INGEST_WEBHOOK_SECRETS="main",
+            ZENOTI_INGEST_SOURCES="east",
+        )

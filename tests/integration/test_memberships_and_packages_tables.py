@@ -28,8 +28,9 @@ def bare(name: str, received_us: int, **changes) -> contract.Delivery:
     return delivery(json.dumps(data).encode(), PAGES[name], received_us)
 
 
-def enveloped(name: str, delivery_id: str, minute: int, received_us: int = T0,
-              **changes) -> contract.Delivery:
+def enveloped(
+    name: str, delivery_id: str, minute: int, received_us: int = T0, **changes
+) -> contract.Delivery:
     """A page's data in an envelope stamped 2024-01-01 00:<minute>, as Zenoti documents it."""
     page = json.loads(repaired(name))
     data = page.get("data", page)
@@ -69,8 +70,12 @@ def test_membership_created_lands_field_by_field(pool, settings):
     centre-local timestamps, status active, the envelope's time as last_event_at."""
     d = enveloped("guest-membership-created", "658406afba62cd22dd23b663", 0)
     one_by_one(pool, d)
-    row = typed_row(settings.database_url, "guest_memberships", "user_membership_id",
-                    "c602e0d1-f9d2-4f37-809e-ceb882e59af4")
+    row = typed_row(
+        settings.database_url,
+        "guest_memberships",
+        "user_membership_id",
+        "c602e0d1-f9d2-4f37-809e-ceb882e59af4",
+    )
     updated_at = row.pop("updated_at")
     assert updated_at is not None
     assert row == {
@@ -115,20 +120,35 @@ def test_membership_created_lands_field_by_field(pool, settings):
 def test_bare_membership_pages_in_receipt_order(pool, settings):
     """Freeze, Unfreeze, Cancelled and Reinstate, bare and one at a time: each writes its own
     columns, the last received sets the status, and none blanks another's columns."""
-    names = ["guest-membership-freeze", "guest-membership-unfreeze",
-             "guest-membership-cancelled", "guest-membership-reinstate"]
+    names = [
+        "guest-membership-freeze",
+        "guest-membership-unfreeze",
+        "guest-membership-cancelled",
+        "guest-membership-reinstate",
+    ]
     deliveries = [bare(name, T0 + n) for n, name in enumerate(names)]
     one_by_one(pool, *deliveries)
     row = typed_row(settings.database_url, "guest_memberships", "user_membership_id", MEMBERSHIP)
     assert (row["status"], row["last_event_type"], row["last_event_at"]) == (
-        "active", "Guest.Membership.Reinstate", None)
+        "active",
+        "Guest.Membership.Reinstate",
+        None,
+    )
     assert (row["freeze_start_date"], row["freeze_end_date"], row["freeze_fee"]) == (
-        datetime(2021, 12, 13, 20), datetime(2021, 12, 18, 20), Decimal(20))
+        datetime(2021, 12, 13, 20),
+        datetime(2021, 12, 18, 20),
+        Decimal(20),
+    )
     assert row["unfrozen_at"] == datetime.fromtimestamp((T0 + 1) / 1e6, UTC)
     assert (row["cancel_date"], row["cancel_reason"]) == (
-        datetime(2021, 12, 14, 20), "Membership Cancellation Reason")
+        datetime(2021, 12, 14, 20),
+        "Membership Cancellation Reason",
+    )
     assert (row["membership_name"], row["price_final"], row["invoice_number"]) == (
-        "10- Massages - mem", Decimal(1000), "RR16364")
+        "10- Massages - mem",
+        Decimal(1000),
+        "RR16364",
+    )
     assert row["guest_id"] is None  # no bare page carries it
     assert row["last_ingest_id"] == uuid.UUID(deliveries[-1].ingest_id)
 
@@ -136,9 +156,13 @@ def test_bare_membership_pages_in_receipt_order(pool, settings):
 def test_package_pages_land_field_by_field(pool, settings):
     """Creation, Redemption and Reversal of one package, one at a time: the balances from
     Creation stay, the rest is the newest's; Status and Validity Update land on theirs."""
-    names = ["guest-package-creation", "guest-package-redemption",
-             "guest-package-redemption-reversal", "guest-package-status-update",
-             "guest-package-validity-update"]
+    names = [
+        "guest-package-creation",
+        "guest-package-redemption",
+        "guest-package-redemption-reversal",
+        "guest-package-status-update",
+        "guest-package-validity-update",
+    ]
     deliveries = [bare(name, T0 + n) for n, name in enumerate(names)]
     one_by_one(pool, *deliveries)
     row = typed_row(settings.database_url, "guest_packages", "user_package_id", PACKAGE)
@@ -177,10 +201,17 @@ def test_package_pages_land_field_by_field(pool, settings):
         "last_received_at": datetime.fromtimestamp((T0 + 2) / 1e6, UTC),
         "last_ingest_id": uuid.UUID(deliveries[2].ingest_id),
     }
-    other = typed_row(settings.database_url, "guest_packages", "user_package_id",
-                      "0cc3f6bd-680e-4953-bda6-9441565efb52")
+    other = typed_row(
+        settings.database_url,
+        "guest_packages",
+        "user_package_id",
+        "0cc3f6bd-680e-4953-bda6-9441565efb52",
+    )
     assert (other["last_event_type"], other["has_first_redemption"], other["end_date"]) == (
-        "Guest.Package.ValidityUpdate", True, datetime(2022, 4, 1, 9, 55, 25))
+        "Guest.Package.ValidityUpdate",
+        True,
+        datetime(2022, 4, 1, 9, 55, 25),
+    )
     assert other["services_total"] is None  # neither update lists the services
 
 
@@ -192,8 +223,10 @@ def test_every_page_is_in_the_event_log(pool, settings):
         for n, name in enumerate(PAGES)
     ]
     assert set(write(pool, *deliveries).values()) == {"processed"}
-    logged = fetch(settings.database_url,
-                   "SELECT event_type, resource, entity_id, center_id::text, data FROM events")
+    logged = fetch(
+        settings.database_url,
+        "SELECT event_type, resource, entity_id, center_id::text, data FROM events",
+    )
     assert sorted(r[0] for r in logged) == sorted(PAGES.values())
     for _, resource, entity_id, center_id, data in logged:
         assert resource == "Guest"  # Created's event_resource is null: the type's first word
@@ -210,7 +243,8 @@ def test_broken_pages_delivered_as_printed_are_dead_parse(name, pool, settings):
     d = delivery(printed(name), PAGES[name])
     assert write(pool, d) == {d.ingest_id: "dead"}
     [(failure_class, error, body)] = fetch(
-        settings.database_url, "SELECT failure_class, error, body FROM webhook_events")
+        settings.database_url, "SELECT failure_class, error, body FROM webhook_events"
+    )
     assert failure_class == "parse" and error.startswith("body is not valid JSON")
     assert bytes(body) == printed(name)
     assert fetch(settings.database_url, "SELECT count(*) FROM guest_memberships") == [(0,)]
@@ -220,17 +254,21 @@ def test_broken_pages_delivered_as_printed_are_dead_parse(name, pool, settings):
 def test_a_bad_guid_dead_letters_naming_the_field(pool, settings):
     """A membership whose center id is not a GUID is a schema dead letter naming the field,
     never its value; the same body with the GUID repaired loads."""
-    broken = bare("guest-membership-freeze", T0,
-                  center={"id": "442af543-6b2c-7677-65t3-4dff40d43987"})
-    fixed = bare("guest-membership-freeze", T0 + 1,
-                 center={"id": "442af543-6b2c-7677-6573-4dff40d43987"})
+    broken = bare(
+        "guest-membership-freeze", T0, center={"id": "442af543-6b2c-7677-65t3-4dff40d43987"}
+    )
+    fixed = bare(
+        "guest-membership-freeze", T0 + 1, center={"id": "442af543-6b2c-7677-6573-4dff40d43987"}
+    )
     assert write(pool, broken, fixed) == {broken.ingest_id: "dead", fixed.ingest_id: "processed"}
     [(failure_class, error)] = fetch(
-        settings.database_url, "SELECT failure_class, error FROM webhook_events"
-                               " WHERE status = 'dead'")
+        settings.database_url,
+        "SELECT failure_class, error FROM webhook_events WHERE status = 'dead'",
+    )
     assert (failure_class, error) == ("schema", "center.id: Not a valid GUID (got string)")
     assert fetch(settings.database_url, "SELECT center_id::text FROM guest_memberships") == [
-        ("442af543-6b2c-7677-6573-4dff40d43987",)]
+        ("442af543-6b2c-7677-6573-4dff40d43987",)
+    ]
 
 
 def test_redelivery_is_a_duplicate_and_changes_nothing(pool, settings):
@@ -240,23 +278,38 @@ def test_redelivery_is_a_duplicate_and_changes_nothing(pool, settings):
     validity = bare("guest-package-validity-update", T0)
     validity_again = bare("guest-package-validity-update", T0 + 9)
     one_by_one(pool, created, validity)
-    assert write(pool, again, validity_again) == {again.ingest_id: "duplicate",
-                                                  validity_again.ingest_id: "duplicate"}
-    assert fetch(settings.database_url, "SELECT status_code, last_ingest_id::text FROM"
-                                        " guest_memberships") == [(1, created.ingest_id)]
+    assert write(pool, again, validity_again) == {
+        again.ingest_id: "duplicate",
+        validity_again.ingest_id: "duplicate",
+    }
+    assert fetch(
+        settings.database_url, "SELECT status_code, last_ingest_id::text FROM guest_memberships"
+    ) == [(1, created.ingest_id)]
 
 
 def package_updates(package_id: str, tag: str) -> list:
     """Three package events carrying the same columns, oldest first, plus a redelivery."""
+
     def event(name, delivery_id, minute, **changes):
-        return enveloped(name, f"{tag}-{delivery_id}", minute, user_package_id=package_id,
-                         **changes)
+        return enveloped(
+            name, f"{tag}-{delivery_id}", minute, user_package_id=package_id, **changes
+        )
+
     return [
-        event("guest-package-validity-update", "v1", 1,
-              date={"start": "2022-03-02T00:00:00", "end": "2022-05-01T00:00:00"}),
+        event(
+            "guest-package-validity-update",
+            "v1",
+            1,
+            date={"start": "2022-03-02T00:00:00", "end": "2022-05-01T00:00:00"},
+        ),
         event("guest-package-status-update", "s1", 2, user_package_state=3),
-        event("guest-package-validity-update", "v2", 3, expiration_days=90,
-              date={"start": "2022-03-02T00:00:00", "end": "2022-06-01T00:00:00"}),
+        event(
+            "guest-package-validity-update",
+            "v2",
+            3,
+            expiration_days=90,
+            date={"start": "2022-03-02T00:00:00", "end": "2022-06-01T00:00:00"},
+        ),
         event("guest-package-status-update", "s1", 2, user_package_state=3),  # redelivered
     ]
 
@@ -279,21 +332,37 @@ def test_package_events_converge_in_any_order(pool, settings):
         assert sorted(statuses) == ["duplicate", "processed", "processed", "processed"]
         row = table_row(settings.database_url, "guest_packages", "user_package_id", package_id)
         assert {k: v for k, v in row.items() if k not in _COMPARED} == {
-            k: v for k, v in expected.items() if k not in _COMPARED}
+            k: v for k, v in expected.items() if k not in _COMPARED
+        }
 
 
 def membership_events(membership_id: str, tag: str) -> list:
     """Created, Freeze, Unfreeze, Cancelled, Reinstate of one membership, oldest first."""
-    names = ["guest-membership-created", "guest-membership-freeze",
-             "guest-membership-unfreeze", "guest-membership-cancelled",
-             "guest-membership-reinstate"]
-    return [enveloped(name, f"{tag}-{n}", n, user_membership_id=membership_id)
-            for n, name in enumerate(names)]
+    names = [
+        "guest-membership-created",
+        "guest-membership-freeze",
+        "guest-membership-unfreeze",
+        "guest-membership-cancelled",
+        "guest-membership-reinstate",
+    ]
+    return [
+        enveloped(name, f"{tag}-{n}", n, user_membership_id=membership_id)
+        for n, name in enumerate(names)
+    ]
 
 
-_NEWEST_COLUMNS = ("status", "status_code", "membership_name", "price_final", "invoice_number",
-                   "credit_balance", "expiry_date", "center_id", "last_event_type",
-                   "last_event_at")
+_NEWEST_COLUMNS = (
+    "status",
+    "status_code",
+    "membership_name",
+    "price_final",
+    "invoice_number",
+    "credit_balance",
+    "expiry_date",
+    "center_id",
+    "last_event_type",
+    "last_event_at",
+)
 
 
 @pytest.mark.parametrize("order", [(4, 3, 2, 1, 0), (2, 0, 4, 1, 3), (1, 4, 0, 3, 2)])
@@ -307,8 +376,7 @@ def test_status_and_the_newest_events_columns_converge_in_any_order(order, pool,
         one_by_one(pool, events[i])
     again = redelivered(events[order[0]])
     assert write(pool, again) == {again.ingest_id: "duplicate"}
-    expected = table_row(settings.database_url, "guest_memberships", "user_membership_id",
-                         in_order)
+    expected = table_row(settings.database_url, "guest_memberships", "user_membership_id", in_order)
     row = table_row(settings.database_url, "guest_memberships", "user_membership_id", shuffled)
     assert {c: row[c] for c in _NEWEST_COLUMNS} == {c: expected[c] for c in _NEWEST_COLUMNS}
     assert row["status"] == "active" and row["last_event_type"] == "Guest.Membership.Reinstate"
@@ -320,12 +388,12 @@ def test_columns_only_older_events_carry_converge_when_they_arrive_late(pool, se
     in_order, reverse = str(uuid.uuid4()), str(uuid.uuid4())
     one_by_one(pool, *membership_events(in_order, "a"))
     one_by_one(pool, *reversed(membership_events(reverse, "b")))
-    expected = table_row(settings.database_url, "guest_memberships", "user_membership_id",
-                         in_order)
+    expected = table_row(settings.database_url, "guest_memberships", "user_membership_id", in_order)
     row = table_row(settings.database_url, "guest_memberships", "user_membership_id", reverse)
     compared = ("user_membership_id", "last_ingest_id", "last_received_at", "updated_at")
     assert {k: v for k, v in row.items() if k not in compared} == {
-        k: v for k, v in expected.items() if k not in compared}
+        k: v for k, v in expected.items() if k not in compared
+    }
 
 
 def test_one_batch_in_order_keeps_every_events_columns(pool, settings):

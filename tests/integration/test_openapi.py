@@ -34,10 +34,13 @@ SOURCE, SECRET = "east", "s3cret"  # the Source parameter's example: a signed so
 @pytest.fixture
 def app(redis_url):
     """The ingress with the default limits, an open default source and a signed named one."""
-    return ingress_app.create_app(Settings(
-        redis_url=redis_url, redis_prefix=f"zi_openapi_{uuid.uuid4().hex[:8]}",
-        webhook_secrets={"": (), SOURCE: (SECRET,)},
-    ))
+    return ingress_app.create_app(
+        Settings(
+            redis_url=redis_url,
+            redis_prefix=f"zi_openapi_{uuid.uuid4().hex[:8]}",
+            webhook_secrets={"": (), SOURCE: (SECRET,)},
+        )
+    )
 
 
 def test_openapi_yaml_is_a_valid_openapi_3_1_document():
@@ -46,15 +49,26 @@ def test_openapi_yaml_is_a_valid_openapi_3_1_document():
     SCHEMA.validate()
     webhooks = ingress_app.WEBHOOK_PATH
     assert set(DOCUMENT["paths"]) == {
-        webhooks, f"{webhooks}/{{event_type}}", f"{webhooks}/@{{source}}",
-        f"{webhooks}/@{{source}}/{{event_type}}", "/healthz", "/readyz",
+        webhooks,
+        f"{webhooks}/{{event_type}}",
+        f"{webhooks}/@{{source}}",
+        f"{webhooks}/@{{source}}/{{event_type}}",
+        "/healthz",
+        "/readyz",
     }
 
 
 @SCHEMA.parametrize()
-@settings(max_examples=25, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.filter_too_much])
+@settings(
+    max_examples=25,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
+)
 def test_the_app_conforms_to_openapi_yaml(case, app):
     """Every generated request: an answer the document describes, never a 5xx."""
     case.call_and_validate(app=app)
@@ -83,19 +97,53 @@ def deref(node: dict) -> dict:
 # (template, method, request path, body, environ overrides, which app) → status expected.
 ANSWERS = [
     ("/webhooks/zenoti", "POST", "/webhooks/zenoti", b"", {}, "up", 200),
-    ("/webhooks/zenoti/{event_type}", "PUT", "/webhooks/zenoti/Appointment.Started", b"\xff{",
-     {}, "up", 202),
-    ("/webhooks/zenoti", "PATCH", "/webhooks/zenoti", b"{}", {"CONTENT_LENGTH": "two"}, "up",
-     400),
-    ("/webhooks/zenoti/{event_type}", "POST", "/webhooks/zenoti/Guest.Created", b"{}",
-     {"CONTENT_LENGTH": "-1"}, "up", 400),
-    ("/webhooks/zenoti/@{source}/{event_type}", "POST",
-     f"/webhooks/zenoti/@{SOURCE}/Appointment.Started", b"{}", {}, "up", 401),
+    (
+        "/webhooks/zenoti/{event_type}",
+        "PUT",
+        "/webhooks/zenoti/Appointment.Started",
+        b"\xff{",
+        {},
+        "up",
+        202,
+    ),
+    ("/webhooks/zenoti", "PATCH", "/webhooks/zenoti", b"{}", {"CONTENT_LENGTH": "two"}, "up", 400),
+    (
+        "/webhooks/zenoti/{event_type}",
+        "POST",
+        "/webhooks/zenoti/Guest.Created",
+        b"{}",
+        {"CONTENT_LENGTH": "-1"},
+        "up",
+        400,
+    ),
+    (
+        "/webhooks/zenoti/@{source}/{event_type}",
+        "POST",
+        f"/webhooks/zenoti/@{SOURCE}/Appointment.Started",
+        b"{}",
+        {},
+        "up",
+        401,
+    ),
     ("/webhooks/zenoti/@{source}", "POST", "/webhooks/zenoti/@nosuch", b"{}", {}, "up", 404),
-    ("/webhooks/zenoti/{event_type}", "POST", "/webhooks/zenoti/not an event", b"{}", {}, "up",
-     404),
-    ("/webhooks/zenoti", "POST", "/webhooks/zenoti", b"[" * (Settings.max_body_bytes + 1), {},
-     "up", 413),
+    (
+        "/webhooks/zenoti/{event_type}",
+        "POST",
+        "/webhooks/zenoti/not an event",
+        b"{}",
+        {},
+        "up",
+        404,
+    ),
+    (
+        "/webhooks/zenoti",
+        "POST",
+        "/webhooks/zenoti",
+        b"[" * (Settings.max_body_bytes + 1),
+        {},
+        "up",
+        413,
+    ),
     ("/webhooks/zenoti", "POST", "/webhooks/zenoti", b"{}", {}, "down", 503),
     ("/healthz", "GET", "/healthz", b"", {}, "down", 200),
     ("/readyz", "GET", "/readyz", b"", {}, "up", 200),
@@ -106,13 +154,13 @@ ANSWERS = [
 def test_every_documented_answer_is_given_and_conforms(app):
     """Each status the document lists, made to happen: documented for its operation, with its
     required headers, and a body its schema accepts; 405 with Allow for other methods."""
-    down = ingress_app.create_app(Settings(redis_url=f"redis://127.0.0.1:{closed_port()}/0",
-                                           enqueue_timeout_seconds=0.5))
+    down = ingress_app.create_app(
+        Settings(redis_url=f"redis://127.0.0.1:{closed_port()}/0", enqueue_timeout_seconds=0.5)
+    )
     apps = {"up": Client(app), "down": Client(down)}
     seen = set()
     for template, method, path, body, environ, which, status in ANSWERS:
-        response = apps[which].open(path, method=method, data=body,
-                                    environ_overrides=environ)
+        response = apps[which].open(path, method=method, data=body, environ_overrides=environ)
         assert response.status_code == status, (method, path)
         spec = deref(documented(template, method)[str(status)])
         for header, header_spec in spec.get("headers", {}).items():
@@ -122,8 +170,10 @@ def test_every_documented_answer_is_given_and_conforms(app):
         seen.add((template, status))
     webhook_statuses = {int(s) for s in documented("/webhooks/zenoti", "POST")}
     assert webhook_statuses == {s for t, s in seen if t.startswith("/webhooks")}
-    for path, allow in (("/webhooks/zenoti/Appointment.Started", "POST, PUT, PATCH"),
-                        ("/healthz", "GET, HEAD")):
+    for path, allow in (
+        ("/webhooks/zenoti/Appointment.Started", "POST, PUT, PATCH"),
+        ("/healthz", "GET, HEAD"),
+    ):
         response = apps["up"].open(path, method="DELETE")
         assert (response.status_code, response.headers["Allow"]) == (405, allow)
         spec = deref({"$ref": "#/components/responses/MethodNotAllowed"})
@@ -134,16 +184,30 @@ def test_every_documented_answer_is_given_and_conforms(app):
 
 WORD = "A" + "b" * 39  # 40 characters: the longest word contract.EVENT_TYPE allows
 EVENT_TYPE_PROBES = [
-    "Appointment.Started", "Class.Booking.NoShow", "A", "a_1", WORD, WORD + "c",
-    ".".join([WORD] * 6), ".".join([WORD] * 5 + [WORD + "c"]), ".".join(["A"] * 7),
-    "1A", "A.", ".A", "A..B", "A-B", "A" * 10_001,
+    "Appointment.Started",
+    "Class.Booking.NoShow",
+    "A",
+    "a_1",
+    WORD,
+    WORD + "c",
+    ".".join([WORD] * 6),
+    ".".join([WORD] * 5 + [WORD + "c"]),
+    ".".join(["A"] * 7),
+    "1A",
+    "A.",
+    ".A",
+    "A..B",
+    "A-B",
+    "A" * 10_001,
 ]
 
 
 def test_the_documented_event_type_pattern_is_the_one_the_ingress_routes_by():
     """Each probe name matches the document's EventType pattern exactly when the ingress
     takes it for an event type (and answers 202, not 404)."""
-    documented_pattern = re.compile(DOCUMENT["components"]["parameters"]["EventType"]["schema"][
-        "pattern"])
+    documented_pattern = re.compile(
+        DOCUMENT["components"]["parameters"]["EventType"]["schema"]["pattern"]
+    )
     assert {p: bool(documented_pattern.search(p)) for p in EVENT_TYPE_PROBES} == {
-        p: bool(contract.EVENT_TYPE.fullmatch(p)) for p in EVENT_TYPE_PROBES}
+        p: bool(contract.EVENT_TYPE.fullmatch(p)) for p in EVENT_TYPE_PROBES
+    }

@@ -30,12 +30,17 @@ def test_delivery_archived_byte_for_byte_and_upserted(pool, settings):
     d = delivery(body, "Appointment.Started")
     assert write(pool, d) == {d.ingest_id: "processed"}
     [(status, stored, event_type)] = fetch(
-        settings.database_url, "SELECT status, body, event_type FROM webhook_events")
+        settings.database_url, "SELECT status, body, event_type FROM webhook_events"
+    )
     assert (status, bytes(stored), event_type) == ("processed", body, "Appointment.Started")
     [(appointment_id, row_status, progress)] = fetch(
-        settings.database_url, "SELECT appointment_id, status, progress FROM appointments")
+        settings.database_url, "SELECT appointment_id, status, progress FROM appointments"
+    )
     assert (str(appointment_id), row_status, progress) == (
-        "01d2dbac-51ad-4a5c-a252-40eaf47dd3a0", "started", 1)
+        "01d2dbac-51ad-4a5c-a252-40eaf47dd3a0",
+        "started",
+        1,
+    )
 
 
 def test_redeliveries_are_duplicates_and_change_nothing(pool, settings):
@@ -43,12 +48,11 @@ def test_redeliveries_are_duplicates_and_change_nothing(pool, settings):
     first = delivery(appointment_event("Appointment.Started", "d1", STARTED_AT))
     again = delivery(appointment_event("Appointment.Started", "d1", STARTED_AT))
     later = delivery(appointment_event("Appointment.Started", "d1", STARTED_AT))
-    assert write(pool, first, again) == {first.ingest_id: "processed",
-                                         again.ingest_id: "duplicate"}
+    assert write(pool, first, again) == {first.ingest_id: "processed", again.ingest_id: "duplicate"}
     assert write(pool, later) == {later.ingest_id: "duplicate"}
-    assert fetch(settings.database_url,
-                 "SELECT status, count(*) FROM webhook_events GROUP BY 1 ORDER BY 1") == [
-        ("duplicate", 2), ("processed", 1)]
+    assert fetch(
+        settings.database_url, "SELECT status, count(*) FROM webhook_events GROUP BY 1 ORDER BY 1"
+    ) == [("duplicate", 2), ("processed", 1)]
 
 
 def test_an_entry_seen_again_after_commit_is_settled_not_reapplied(pool, settings):
@@ -68,8 +72,11 @@ def test_bare_body_redelivery_is_a_duplicate(pool, settings):
 
 
 def final_state(url: str) -> list[tuple]:
-    return fetch(url, "SELECT appointment_id, status, progress, last_event_at, therapist_name"
-                      " FROM appointments ORDER BY 1")
+    return fetch(
+        url,
+        "SELECT appointment_id, status, progress, last_event_at, therapist_name"
+        " FROM appointments ORDER BY 1",
+    )
 
 
 @pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
@@ -77,8 +84,13 @@ def test_final_state_does_not_depend_on_delivery_order(order, pool, settings):
     """Completed, Started (older) and a redelivery, in any order, one at a time: completed."""
     events = [
         appointment_event("Appointment.Started", "s1", STARTED_AT, therapist_name="A"),
-        appointment_event("Appointment.Completed", "c1", COMPLETED_AT, therapist_name="B",
-                          id="01d2dbac-51ad-4a5c-a252-40eaf47dd3a0"),
+        appointment_event(
+            "Appointment.Completed",
+            "c1",
+            COMPLETED_AT,
+            therapist_name="B",
+            id="01d2dbac-51ad-4a5c-a252-40eaf47dd3a0",
+        ),
         appointment_event("Appointment.Started", "s1", STARTED_AT, therapist_name="A"),
     ]
     for index in order:
@@ -105,13 +117,17 @@ def test_concurrent_batches_converge_to_the_in_order_state(pool, settings):
     for n in range(200):
         appointment = ids[n % len(ids)]
         when = f"2024-01-01T00:00:{n // 4:02d}.{n:07d}Z"
-        bodies.append(appointment_event("Appointment.Started", f"e{n}", when, id=appointment,
-                                        appointment_progress=n))
+        bodies.append(
+            appointment_event(
+                "Appointment.Started", f"e{n}", when, id=appointment, appointment_progress=n
+            )
+        )
     batches = [[delivery(b) for b in bodies[i::4]] for i in range(4)]
     with ThreadPoolExecutor(4) as executor:
         list(executor.map(lambda batch: write(pool, *batch), batches))
-    progress = dict(fetch(settings.database_url, "SELECT appointment_id::text, progress"
-                                                 " FROM appointments"))
+    progress = dict(
+        fetch(settings.database_url, "SELECT appointment_id::text, progress FROM appointments")
+    )
     assert progress == {a: max(n for n in range(200) if ids[n % 20] == a) for a in ids}
 
 
@@ -119,13 +135,21 @@ def test_bad_delivery_is_dead_with_a_reason_and_the_batch_commits(pool, settings
     """Malformed and mistyped bodies become dead letters; the good one beside them lands."""
     good = delivery(appointment_event("Appointment.Started", "ok", STARTED_AT))
     broken = delivery(samples.printed_body("appointment-started"), "Appointment.Started")
-    mistyped = delivery(appointment_event("Appointment.Started", "bad", STARTED_AT,
-                                          appointment_type="two"))
+    mistyped = delivery(
+        appointment_event("Appointment.Started", "bad", STARTED_AT, appointment_type="two")
+    )
     statuses = write(pool, good, broken, mistyped)
-    assert statuses == {good.ingest_id: "processed", broken.ingest_id: "dead",
-                        mistyped.ingest_id: "dead"}
-    dead = dict(fetch(settings.database_url, "SELECT failure_class, error FROM webhook_events"
-                                             " WHERE status = 'dead'"))
+    assert statuses == {
+        good.ingest_id: "processed",
+        broken.ingest_id: "dead",
+        mistyped.ingest_id: "dead",
+    }
+    dead = dict(
+        fetch(
+            settings.database_url,
+            "SELECT failure_class, error FROM webhook_events WHERE status = 'dead'",
+        )
+    )
     assert dead["parse"].startswith("body is not valid JSON")
     assert dead["schema"] == "appointments.0.appointment_type: Not a valid integer (got string)"
 
@@ -133,10 +157,18 @@ def test_bad_delivery_is_dead_with_a_reason_and_the_batch_commits(pool, settings
 def test_value_postgres_refuses_sinks_only_its_own_delivery(pool, settings):
     """A NUL character (Postgres text refuses it) dead-letters that delivery alone."""
     good = delivery(appointment_event("Appointment.Started", "ok", STARTED_AT))
-    nul = delivery(appointment_event("Appointment.Started", "nul", STARTED_AT,
-                                     id=str(uuid.uuid4()), therapist_name="Re\u0000nu"))
+    nul = delivery(
+        appointment_event(
+            "Appointment.Started",
+            "nul",
+            STARTED_AT,
+            id=str(uuid.uuid4()),
+            therapist_name="Re\u0000nu",
+        )
+    )
     assert write(pool, good, nul) == {good.ingest_id: "processed", nul.ingest_id: "dead"}
-    [(failure_class, error)] = fetch(settings.database_url, "SELECT failure_class, error FROM"
-                                                            " webhook_events WHERE status='dead'")
+    [(failure_class, error)] = fetch(
+        settings.database_url, "SELECT failure_class, error FROM webhook_events WHERE status='dead'"
+    )
     assert failure_class == "database" and "Renu" not in error
     assert len(final_state(settings.database_url)) == 1

@@ -15,9 +15,14 @@ from worker import events, process, projection, rebuild
 from zenoti_ingest import cli, contract, db
 
 # Every sample page that prints a body.
-PAGES = ["appointment-started", *sorted(
-    p.stem for p in (samples.DATA / "samples").glob("*.txt")
-    if any(line.startswith("{") for line in p.read_text().splitlines()))]
+PAGES = [
+    "appointment-started",
+    *sorted(
+        p.stem
+        for p in (samples.DATA / "samples").glob("*.txt")
+        if any(line.startswith("{") for line in p.read_text().splitlines())
+    ),
+]
 # The event type of the pages whose body has no envelope, as the webhook URL would name it.
 HINTS = {
     "appointment-started": "Appointment.Started",
@@ -43,14 +48,16 @@ def body(page: str) -> bytes:
         return samples.printed_body(page)
     except StopIteration:  # the page cuts the body off
         text = samples.page(page)
-        return text[text.index("\n{") + 1:].encode()
+        return text[text.index("\n{") + 1 :].encode()
 
 
-def guest_event(page: str, delivery_id: str, timestamp: str, event_type: str | None = None
-                ) -> bytes:
+def guest_event(
+    page: str, delivery_id: str, timestamp: str, event_type: str | None = None
+) -> bytes:
     document = samples.repaired_json(page)
-    return samples.envelope(event_type or document["event_type"], document["data"],
-                            delivery_id, timestamp)
+    return samples.envelope(
+        event_type or document["event_type"], document["data"], delivery_id, timestamp
+    )
 
 
 @pytest.fixture
@@ -58,8 +65,12 @@ def archive(pool):
     """Every sample page, one delivery at a time in order of receipt, one of them twice."""
     statuses = {}
     for n, page in enumerate([*PAGES, "guest-created"]):
-        statuses.update(write(pool, delivery(body(page), HINTS.get(page, ""),
-                                             received_us=1_700_000_000_000_000 + n)))
+        statuses.update(
+            write(
+                pool,
+                delivery(body(page), HINTS.get(page, ""), received_us=1_700_000_000_000_000 + n),
+            )
+        )
     assert sorted(set(statuses.values())) == ["dead", "duplicate", "processed"]
     return statuses
 
@@ -84,7 +95,8 @@ def test_consistent_database_reports_no_difference(invoke, archive, settings):
     processed = sum(1 for s in archive.values() if s == "processed")
     assert (document["deliveries"], document["differs"]) == (processed, False)
     assert {t["table"]: t["rebuilt"] == t["live"] for t in document["tables"]} == {
-        name: True for name in events.TABLES}
+        name: True for name in events.TABLES
+    }
     assert sum(t["live"] for t in document["tables"]) > len(events.TABLES)
 
 
@@ -93,23 +105,38 @@ def test_tampered_live_rows_are_reported_by_key_and_column(invoke, archive, sett
     url = settings.database_url
     extra = str(uuid.uuid4())
     with db.connect(url) as conn:
-        conn.execute("UPDATE appointments SET status = 'tampered', progress = 7"
-                     " WHERE appointment_id = %(id)s", {"id": APPOINTMENT})
+        conn.execute(
+            "UPDATE appointments SET status = 'tampered', progress = 7"
+            " WHERE appointment_id = %(id)s",
+            {"id": APPOINTMENT},
+        )
         conn.execute("DELETE FROM guests WHERE guest_id = %(id)s", {"id": GUEST})
-        conn.execute("INSERT INTO employees SELECT (jsonb_populate_record(e, jsonb_build_object("
-                     "'employee_id', %(id)s::text))).* FROM employees e LIMIT 1", {"id": extra})
+        conn.execute(
+            "INSERT INTO employees SELECT (jsonb_populate_record(e, jsonb_build_object("
+            "'employee_id', %(id)s::text))).* FROM employees e LIMIT 1",
+            {"id": extra},
+        )
     before = snapshot(url)
     document = report(invoke, cli.EXIT_DIFFERS)
     tables = {t["table"]: t for t in document["tables"]}
     assert tables["appointments"]["different"] == {
-        "count": 1, "rows": [{"key": APPOINTMENT, "columns": ["progress", "status"]}]}
+        "count": 1,
+        "rows": [{"key": APPOINTMENT, "columns": ["progress", "status"]}],
+    }
     assert tables["guests"]["missing"] == {"count": 1, "keys": [GUEST]}
     assert tables["employees"]["extra"] == {"count": 1, "keys": [extra]}
-    assert sum(t["missing"]["count"] + t["extra"]["count"] + t["different"]["count"]
-               for t in document["tables"]) == 3
+    assert (
+        sum(
+            t["missing"]["count"] + t["extra"]["count"] + t["different"]["count"]
+            for t in document["tables"]
+        )
+        == 3
+    )
     table = invoke("rebuild", "--table", "appointments", code=cli.EXIT_DIFFERS).stdout
-    assert any(line.split() == ["appointments", "different", APPOINTMENT, "progress,", "status"]
-               for line in table.splitlines())
+    assert any(
+        line.split() == ["appointments", "different", APPOINTMENT, "progress,", "status"]
+        for line in table.splitlines()
+    )
     assert "guests" not in table
     assert snapshot(url) == before  # reporting changed nothing
 
@@ -130,10 +157,12 @@ def test_older_columns_a_newer_event_lacks_survive_the_rebuild(invoke, pool):
     """Deleted, then Merged (which carries no deleted_at), read back in one batch: the rebuilt
     guest is still deleted, as live, where they came one at a time."""
     times = ("2024-01-01T10:00:00Z", "2024-01-02T10:00:00Z", "2024-01-03T10:00:00Z")
-    for n, (page, event_type) in enumerate([("guest-created", None), ("guest-deleted", None),
-                                            ("guest-updated", "Guest.Merged")]):
-        d = delivery(guest_event(page, f"g{n}", times[n], event_type),
-                     received_us=1_700_000_000_000_000 + n)
+    for n, (page, event_type) in enumerate(
+        [("guest-created", None), ("guest-deleted", None), ("guest-updated", "Guest.Merged")]
+    ):
+        d = delivery(
+            guest_event(page, f"g{n}", times[n], event_type), received_us=1_700_000_000_000_000 + n
+        )
         assert write(pool, d) == {d.ingest_id: "processed"}
     assert report(invoke, 0)["differs"] is False
 
@@ -141,9 +170,14 @@ def test_older_columns_a_newer_event_lacks_survive_the_rebuild(invoke, pool):
 def test_a_type_without_handler_then_is_missing_until_reprocessed(invoke, pool, monkeypatch):
     """Archived while nobody handled its type: rebuild shows the row live lacks; a reprocess
     of the delivery makes them agree."""
-    d = delivery(samples.envelope("Appointment.Started",
-                                  samples.repaired_json("appointment-started"), "zen-1",
-                                  "2024-01-01T10:00:00Z"))
+    d = delivery(
+        samples.envelope(
+            "Appointment.Started",
+            samples.repaired_json("appointment-started"),
+            "zen-1",
+            "2024-01-01T10:00:00Z",
+        )
+    )
     with monkeypatch.context() as patched:
         patched.delitem(events.HANDLERS, "Appointment.Started")
         write(pool, d)
@@ -159,12 +193,20 @@ class Stricter(Schema):
 
 def test_deliveries_todays_schemas_reject_are_named(invoke, pool, monkeypatch):
     """A processed delivery the current schema refuses is listed, and its row shows as extra."""
-    d = delivery(samples.envelope("Appointment.Started",
-                                  samples.repaired_json("appointment-started"), "zen-1",
-                                  "2024-01-01T10:00:00Z"))
+    d = delivery(
+        samples.envelope(
+            "Appointment.Started",
+            samples.repaired_json("appointment-started"),
+            "zen-1",
+            "2024-01-01T10:00:00Z",
+        )
+    )
     write(pool, d)
-    monkeypatch.setitem(events.HANDLERS, "Appointment.Started",
-                        projection.Handler(Stricter(), lambda record, applied: None))
+    monkeypatch.setitem(
+        events.HANDLERS,
+        "Appointment.Started",
+        projection.Handler(Stricter(), lambda record, applied: None),
+    )
     document = report(invoke, cli.EXIT_DIFFERS)
     assert document["not_projected"] == [d.ingest_id]
     tables = {t["table"]: t for t in document["tables"]}
@@ -173,6 +215,7 @@ def test_deliveries_todays_schemas_reject_are_named(invoke, pool, monkeypatch):
 
 def test_rounds_apply_each_keys_events_one_at_a_time_in_order():
     """A batch splits into rounds where no key repeats, each key's events in receipt order."""
+
     def guest(delivery_id: str, timestamp: str):
         return process.prepare(delivery(guest_event("guest-updated", delivery_id, timestamp)), 1)
 

@@ -9,8 +9,12 @@ from tests.fixtures.database import delivery, fetch, write
 from worker import process
 from zenoti_ingest import contract, errors
 
-STARTED = samples.envelope("Appointment.Started", samples.repaired_json("appointment-started"),
-                           "zen-1", "2024-01-01T10:00:00Z")
+STARTED = samples.envelope(
+    "Appointment.Started",
+    samples.repaired_json("appointment-started"),
+    "zen-1",
+    "2024-01-01T10:00:00Z",
+)
 
 
 def make_dead(pool, d: contract.Delivery, attempts: int = 11) -> None:
@@ -20,8 +24,12 @@ def make_dead(pool, d: contract.Delivery, attempts: int = 11) -> None:
 
 
 def row(url: str, ingest_id: str) -> tuple:
-    [found] = fetch(url, "SELECT status, attempts, first_failed_at IS NOT NULL, failure_class"
-                         " FROM webhook_events WHERE ingest_id = %(id)s", {"id": ingest_id})
+    [found] = fetch(
+        url,
+        "SELECT status, attempts, first_failed_at IS NOT NULL, failure_class"
+        " FROM webhook_events WHERE ingest_id = %(id)s",
+        {"id": ingest_id},
+    )
     return found
 
 
@@ -63,7 +71,8 @@ def test_replay_that_fails_again_stays_dead_with_its_history(pool, settings):
     write(pool, dataclasses.replace(d, mode=contract.REPLAY))
     [(status, attempts, first_again, last)] = fetch(
         settings.database_url,
-        "SELECT status, attempts, first_failed_at, last_failed_at FROM webhook_events")
+        "SELECT status, attempts, first_failed_at, last_failed_at FROM webhook_events",
+    )
     assert (status, attempts, first_again) == ("dead", 2, first)
     assert last > first
 
@@ -74,5 +83,6 @@ def test_reprocess_projects_again_without_archiving_again(pool, settings):
     write(pool, d)
     with_changes = dataclasses.replace(d, mode=contract.REPROCESS)
     assert write(pool, with_changes) == {d.ingest_id: "reprocessed"}
-    assert fetch(settings.database_url, "SELECT status, count(*) FROM webhook_events"
-                                        " GROUP BY 1") == [("processed", 1)]
+    assert fetch(
+        settings.database_url, "SELECT status, count(*) FROM webhook_events GROUP BY 1"
+    ) == [("processed", 1)]

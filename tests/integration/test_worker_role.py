@@ -28,8 +28,11 @@ def test_worker_role_can_process_replay_and_nothing_more(settings):
     with db.create_pool(role_settings) as pool:
         assert write(pool, good, bad) == {good.ingest_id: "processed", bad.ingest_id: "dead"}
         with pool.connection() as conn:
-            for forbidden in ("CREATE TABLE x (id int)", "DELETE FROM events",
-                              "DROP TABLE appointments"):
+            for forbidden in (
+                "CREATE TABLE x (id int)",
+                "DELETE FROM events",
+                "DROP TABLE appointments",
+            ):
                 try:
                     conn.execute(forbidden)
                 except psycopg.errors.InsufficientPrivilege:

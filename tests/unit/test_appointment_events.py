@@ -18,8 +18,9 @@ RECEIVED = datetime(2026, 1, 1, tzinfo=UTC)
 def project(body: bytes, hint: str = "") -> projection.Projected:
     delivery = contract.Delivery("01900000-0000-7000-8000-000000000001", 0, hint, body)
     event = envelope.open_delivery(delivery)
-    applied = projection.Applied(event.event_type, event.event_timestamp, RECEIVED,
-                             delivery.ingest_id)
+    applied = projection.Applied(
+        event.event_type, event.event_timestamp, RECEIVED, delivery.ingest_id
+    )
     return events.project(event, applied)
 
 
@@ -61,8 +62,9 @@ def test_sample_pages_load_field_by_field(page, event_type, status, progress):
 
 def test_broken_sample_page_is_not_json():
     """The Started page as printed (a missing quote) is rejected as parse, saying where."""
-    delivery = contract.Delivery("x", 0, "Appointment.Started",
-                                 samples.printed_body("appointment-started"))
+    delivery = contract.Delivery(
+        "x", 0, "Appointment.Started", samples.printed_body("appointment-started")
+    )
     with pytest.raises(errors.NotJson, match="line 25 column 23"):
         envelope.open_delivery(delivery)
 
@@ -136,7 +138,8 @@ def test_delivery_id_envelope_or_body_hash():
 
 def test_a_type_nobody_handles_yet_is_kept_without_rows():
     """A new Zenoti event type is no error: it projects to no table, only to the event log."""
-    body = samples.envelope("Appointment.Rescheduled", {"id": 7, "center_id": "X"}, "r1",
-                            "2024-01-01T00:00:00Z")
+    body = samples.envelope(
+        "Appointment.Rescheduled", {"id": 7, "center_id": "X"}, "r1", "2024-01-01T00:00:00Z"
+    )
     projected = project(body)
     assert (projected.entity_id, projected.center_id, projected.rows) == ("7", None, {})

@@ -66,18 +66,27 @@ def bare(data: dict) -> bytes:
 def test_every_class_event_type_is_registered_with_its_table():
     """The ten class event types map to the class schemas; both tables are declared."""
     assert set(classes.HANDLERS) == {
-        "Class.Schedule.Created", "Class.Schedule.Updated", "Class.Schedule.Cancelled",
-        "Class.Schedule.Deleted", "Class.Booking.Created", "Class.Booking.Cancelled",
-        "Class.Booking.Deleted", "Class.Booking.NoShow", "Class.Booking.Approved",
+        "Class.Schedule.Created",
+        "Class.Schedule.Updated",
+        "Class.Schedule.Cancelled",
+        "Class.Schedule.Deleted",
+        "Class.Booking.Created",
+        "Class.Booking.Cancelled",
+        "Class.Booking.Deleted",
+        "Class.Booking.NoShow",
+        "Class.Booking.Approved",
         "Class.Booking.Rejected",
     }
     assert all(events.HANDLERS[name] is handler for name, handler in classes.HANDLERS.items())
     assert {events.TABLES["class_sessions"].key, events.TABLES["class_bookings"].key} == {
-        "session_id", "registration_id"}
+        "session_id",
+        "registration_id",
+    }
 
 
-@pytest.mark.parametrize("page", [p for p, _, _ in SCHEDULE_PAGES + BOOKING_PAGES
-                                  + BARE_BOOKING_PAGES])
+@pytest.mark.parametrize(
+    "page", [p for p, _, _ in SCHEDULE_PAGES + BOOKING_PAGES + BARE_BOOKING_PAGES]
+)
 def test_class_pages_are_valid_json_as_printed(page):
     """None of the class pages needs a JSON repair (unlike other resources' pages)."""
     json.loads(samples.printed_body(page))
@@ -149,8 +158,7 @@ def test_booking_pages_load_field_by_field(page, event_type, status):
 
 
 @pytest.mark.parametrize(("page", "event_type", "status"), BARE_BOOKING_PAGES)
-def test_bare_booking_page_as_printed_is_a_schema_error_naming_center_id(page, event_type,
-                                                                       status):
+def test_bare_booking_page_as_printed_is_a_schema_error_naming_center_id(page, event_type, status):
     """The Approved/Rejected pages' center id (`...-65t3-...`) is no GUID: a schema dead
     letter naming the field and its JSON type, never the value."""
     with pytest.raises(errors.SchemaMismatch) as caught:
@@ -199,8 +207,9 @@ def test_session_id_spelt_right_also_loads_and_missing_is_named():
     assert one_row(body, "class_sessions")["session_id"] == "89604"
     for missing in ({}, {"session_id": ""}, {"sesion_id": None}):
         rest = {k: v for k, v in data.items() if k != "session_id"}
-        body = samples.envelope("Class.Schedule.Created", {**rest, **missing}, "s2",
-                                "2022-03-22T10:59:11Z")
+        body = samples.envelope(
+            "Class.Schedule.Created", {**rest, **missing}, "s2", "2022-03-22T10:59:11Z"
+        )
         with pytest.raises(errors.SchemaMismatch, match=r"^sesion_id: "):
             project(body)
 
@@ -221,10 +230,17 @@ def test_booking_without_registration_id_is_a_schema_error(registration_id):
 def test_ids_as_strings_or_integers_key_the_same_row():
     """`registration_id`, `session_id`, `workshop_id` load as the same text either way."""
     data = json.loads(samples.printed_body("booking-created"))["data"]
-    as_text = {**data, **{k: str(data[k]) for k in ("registration_id", "session_id",
-                                                     "class_id", "workshop_id")}}
-    rows = [one_row(samples.envelope("Class.Booking.Created", d, "b1", "2022-03-22T12:32:30Z"),
-                    "class_bookings") for d in (data, as_text)]
+    as_text = {
+        **data,
+        **{k: str(data[k]) for k in ("registration_id", "session_id", "class_id", "workshop_id")},
+    }
+    rows = [
+        one_row(
+            samples.envelope("Class.Booking.Created", d, "b1", "2022-03-22T12:32:30Z"),
+            "class_bookings",
+        )
+        for d in (data, as_text)
+    ]
     assert rows[0] == rows[1]
 
 
@@ -235,8 +251,10 @@ def test_quirks_nil_and_empty_guids_uppercase_and_extra_keys():
     data["center_id"] = data["center_id"].upper()
     data["group_invoice_id"] = ""
     data["brand_new_key"] = {"nested": [1]}
-    row = one_row(samples.envelope("Class.Booking.Created", data, "b1", "2022-03-22T12:32:30Z"),
-                  "class_bookings")
+    row = one_row(
+        samples.envelope("Class.Booking.Created", data, "b1", "2022-03-22T12:32:30Z"),
+        "class_bookings",
+    )
     assert row["guest_id"] is None and row["group_invoice_id"] is None
     assert row["center_id"] == uuid.UUID("e1693623-bda5-4b3e-a2a7-611ea4f1f7ad")
 

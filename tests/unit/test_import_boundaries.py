@@ -15,6 +15,5 @@ def test_ingress_never_imports_psycopg_or_worker():
         " or m == 'zenoti_ingest.db']\n"
         "print('LOADED:' + ','.join(bad))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "LOADED:"

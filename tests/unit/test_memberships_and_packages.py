@@ -74,8 +74,9 @@ def repaired_json(name: str) -> dict:
 def project(body: bytes, hint: str = "", received: datetime = RECEIVED) -> projection.Projected:
     delivery = contract.Delivery("01900000-0000-7000-8000-000000000001", 0, hint, body)
     event = envelope.open_delivery(delivery)
-    applied = projection.Applied(event.event_type, event.event_timestamp, received,
-                                 delivery.ingest_id)
+    applied = projection.Applied(
+        event.event_type, event.event_timestamp, received, delivery.ingest_id
+    )
     return events.project(event, applied)
 
 
@@ -190,7 +191,9 @@ def test_unfreeze_and_reinstate_set_status_active():
     assert reinstate["status"] == "active" and "unfrozen_at" not in reinstate
     assert "guest_id" not in reinstate and "freeze_start_date" not in reinstate
     assert (reinstate["membership_name"], reinstate["price_final"]) == (
-        "10- Massages - mem", Decimal(1000))
+        "10- Massages - mem",
+        Decimal(1000),
+    )
     assert reinstate["invoice_number"] == "RR16364"
 
 
@@ -228,8 +231,15 @@ def test_package_creation_loads_field_by_field():
     }
 
 
-@pytest.mark.parametrize("name", ["guest-package-redemption", "guest-package-redemption-reversal",
-                                  "guest-package-status-update", "guest-package-validity-update"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "guest-package-redemption",
+        "guest-package-redemption-reversal",
+        "guest-package-status-update",
+        "guest-package-validity-update",
+    ],
+)
 def test_other_package_events_write_validity_and_flags_but_no_balances(name):
     """Redemption, Reversal, Status and Validity Update carry the package's validity and
     flags; none lists the services, so none touches the balances."""
@@ -252,7 +262,8 @@ def test_every_page_of_one_resource_writes_one_column_set_per_event_type():
         inner = data.get("data", data)
         for key, value in list(inner.items()):
             if key not in ("user_membership_id", "user_package_id") and not isinstance(
-                    value, dict | list):
+                value, dict | list
+            ):
                 inner[key] = None
         assert set(row(name, json.dumps(data).encode())) == set(row(name)), name
 
@@ -261,11 +272,15 @@ def test_the_names_registered():
     """Each page's name, and the dotted spelling of the two-word package events, is handled."""
     for event_type in PAGES.values():
         assert event_type in events.HANDLERS
-    for joined, dotted in [("RedemptionReversal", "Redemption.Reversal"),
-                           ("StatusUpdate", "Status.Update"),
-                           ("ValidityUpdate", "Validity.Update")]:
-        assert packages.HANDLERS[f"Guest.Package.{dotted}"] is packages.HANDLERS[
-            f"Guest.Package.{joined}"]
+    for joined, dotted in [
+        ("RedemptionReversal", "Redemption.Reversal"),
+        ("StatusUpdate", "Status.Update"),
+        ("ValidityUpdate", "Validity.Update"),
+    ]:
+        assert (
+            packages.HANDLERS[f"Guest.Package.{dotted}"]
+            is packages.HANDLERS[f"Guest.Package.{joined}"]
+        )
     assert set(events.TABLES) >= {"guest_memberships", "guest_packages"}
 
 
@@ -273,7 +288,9 @@ def test_events_row_is_keyed_by_the_membership_or_package():
     """The events row of each names the entity and center, so the event log joins back."""
     created = project(repaired("guest-membership-created"))
     assert (created.entity_id, created.center_id) == (
-        "c602e0d1-f9d2-4f37-809e-ceb882e59af4", uuid.UUID("b787e08d-f393-4a26-a332-6050c8848d2a"))
+        "c602e0d1-f9d2-4f37-809e-ceb882e59af4",
+        uuid.UUID("b787e08d-f393-4a26-a332-6050c8848d2a"),
+    )
     status = project(repaired("guest-package-status-update"), "Guest.Package.StatusUpdate")
     assert status.entity_id == "0cc3f6bd-680e-4953-bda6-9441565efb52"
 
@@ -296,12 +313,15 @@ def test_quirks_none_values_uppercase_and_extra_keys():
     assert written["freeze_fee"] == Decimal("20.125")
 
 
-@pytest.mark.parametrize(("name", "path"), [
-    ("guest-membership-freeze", ("user_membership_id",)),
-    ("guest-membership-cancelled", ("center", "id")),
-    ("guest-package-validity-update", ("user_package_id",)),
-    ("guest-package-creation", ("services", 1, "balance_amount")),
-])
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [
+        ("guest-membership-freeze", ("user_membership_id",)),
+        ("guest-membership-cancelled", ("center", "id")),
+        ("guest-package-validity-update", ("user_package_id",)),
+        ("guest-package-creation", ("services", 1, "balance_amount")),
+    ],
+)
 def test_schema_error_names_the_field_and_type_never_the_value(name, path):
     """A value of the wrong kind is a schema dead letter naming its path; the value is never
     quoted (it may be personal data)."""
@@ -318,8 +338,13 @@ def test_schema_error_names_the_field_and_type_never_the_value(name, path):
     assert "SECRET" not in caught.value.reason and "Priya" not in caught.value.reason
 
 
-@pytest.mark.parametrize(("name", "key"), [("guest-membership-freeze", "user_membership_id"),
-                                           ("guest-package-creation", "user_package_id")])
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("guest-membership-freeze", "user_membership_id"),
+        ("guest-package-creation", "user_package_id"),
+    ],
+)
 @pytest.mark.parametrize("value", [None, "", "00000000-0000-0000-0000-000000000000", "missing"])
 def test_an_entity_without_an_id_is_a_schema_error(name, key, value):
     """A membership or package with no real id can't be keyed: a schema dead letter."""

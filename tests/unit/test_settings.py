@@ -16,10 +16,15 @@ def test_defaults_point_at_local_services():
 
 def test_environment_overrides():
     """Bare REDIS_URL, DATABASE_URL, PORT; ours prefixed ZENOTI_INGEST_."""
-    settings = Settings.from_env({
-        "REDIS_URL": "redis://r:1/2", "DATABASE_URL": "postgresql://d/e", "PORT": "9000",
-        "ZENOTI_INGEST_BATCH_SIZE": "50", "ZENOTI_INGEST_LOG_LEVEL": "debug",
-    })
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": "redis://r:1/2",
+            "DATABASE_URL": "postgresql://d/e",
+            "PORT": "9000",
+            "ZENOTI_INGEST_BATCH_SIZE": "50",
+            "ZENOTI_INGEST_LOG_LEVEL": "debug",
+        }
+    )
     assert (settings.redis_url, settings.database_url) == ("redis://r:1/2", "postgresql://d/e")
     assert (settings.port, settings.batch_size, settings.log_level) == (9000, 50, "DEBUG")
 

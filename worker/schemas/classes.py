@@ -68,8 +68,9 @@ class ClassSessionSchema(Schema):
     class_type = _integer()
     start_time = zf.LocalDateTime(load_default=None)
     end_time = zf.LocalDateTime(load_default=None)
-    duration_minutes = fields.Integer(data_key="duration_in_mins", load_default=None,
-                                      allow_none=True)
+    duration_minutes = fields.Integer(
+        data_key="duration_in_mins", load_default=None, allow_none=True
+    )
     capacity = _integer()
     web_capacity = _integer()
     show_in_catalog = _boolean()  # sent as 1
@@ -104,8 +105,7 @@ class ClassBookingSchema(Schema):
     @post_load
     def _record(self, data: dict[str, Any], **kwargs: Any) -> ClassBooking:
         if data["registration_id"] is None:  # "" is no registration id
-            raise ValidationError("Missing data for required field.",
-                                  field_name="registration_id")
+            raise ValidationError("Missing data for required field.", field_name="registration_id")
         return ClassBooking(**data)
 
 
@@ -125,20 +125,30 @@ def _columns(record: ClassSession | ClassBooking) -> dict[str, Any]:
 
 def _session(status: str, deleted: bool = False) -> projection.Projection:
     def project(session: ClassSession, applied: projection.Applied) -> projection.Projected:
-        row = {**_columns(session), "status": status,
-               "deleted_at": _deleted_at(deleted, applied), **applied.stamp()}
-        return projection.Projected(session.session_id, session.center_id,
-                                    {"class_sessions": [row]})
+        row = {
+            **_columns(session),
+            "status": status,
+            "deleted_at": _deleted_at(deleted, applied),
+            **applied.stamp(),
+        }
+        return projection.Projected(
+            session.session_id, session.center_id, {"class_sessions": [row]}
+        )
 
     return project
 
 
 def _booking(status: str, deleted: bool = False) -> projection.Projection:
     def project(booking: ClassBooking, applied: projection.Applied) -> projection.Projected:
-        row = {**_columns(booking), "status": status,
-               "deleted_at": _deleted_at(deleted, applied), **applied.stamp()}
-        return projection.Projected(booking.registration_id, booking.center_id,
-                                    {"class_bookings": [row]})
+        row = {
+            **_columns(booking),
+            "status": status,
+            "deleted_at": _deleted_at(deleted, applied),
+            **applied.stamp(),
+        }
+        return projection.Projected(
+            booking.registration_id, booking.center_id, {"class_bookings": [row]}
+        )
 
     return project
 

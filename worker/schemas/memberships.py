@@ -89,13 +89,6 @@ PATHS: dict[str, tuple[str, ...]] = {
 }
 
 
-
-
-
-
-
-
-
 class _Credit(parts.Part):
     total = zf.Money()
 
@@ -173,12 +166,17 @@ def _project(status: str, unfreeze: bool | None = None) -> projection.Projection
     """
 
     def project(membership: Membership, applied: projection.Applied) -> projection.Projected:
-        row = {"user_membership_id": membership.user_membership_id, **columns(membership),
-               "status": status, **applied.stamp()}
+        row = {
+            "user_membership_id": membership.user_membership_id,
+            **columns(membership),
+            "status": status,
+            **applied.stamp(),
+        }
         if unfreeze is not None:
             row["unfrozen_at"] = (applied.event_at or applied.received_at) if unfreeze else None
         return projection.Projected(
-            projection.text(membership.user_membership_id), membership.center_id,
+            projection.text(membership.user_membership_id),
+            membership.center_id,
             {"guest_memberships": [row]},
         )
 

@@ -87,12 +87,6 @@ PATHS: dict[str, tuple[str, ...]] = {
 }
 
 
-
-
-
-
-
-
 class _Validity(parts.Part):
     start = zf.LocalDateTime(load_default=None)
     end = zf.LocalDateTime(load_default=None)

@@ -35,8 +35,9 @@ class Group(click.Group):
 def main(ctx: click.Context) -> None:
     """Zenoti webhooks into Postgres: ingress, workers, migrations."""
     # Settings passed in (main(obj=...), tests) win over the environment.
-    settings = (ctx.obj if isinstance(ctx.obj, settings_module.Settings)
-                else settings_module.get_settings())
+    settings = (
+        ctx.obj if isinstance(ctx.obj, settings_module.Settings) else settings_module.get_settings()
+    )
     logs.configure(settings)
     ctx.obj = settings
 

@@ -28,23 +28,24 @@ class IsoTime(click.ParamType):
 
     name = "ISO-TIME"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-                ) -> datetime:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
         if isinstance(value, datetime):
             return value
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
-            self.fail(f"{value!r} is not an ISO date or time (2024-05-01, 2024-05-01T09:30)",
-                      param, ctx)
+            self.fail(
+                f"{value!r} is not an ISO date or time (2024-05-01, 2024-05-01T09:30)", param, ctx
+            )
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class IngestId(click.ParamType):
     name = "INGEST_ID"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-                ) -> str:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         try:
             return str(uuid.UUID(str(value)))
         except ValueError:
@@ -57,17 +58,22 @@ INGEST_ID = IngestId()
 def filter_options(dead: bool = True) -> Callable:
     """The filters `list`, `replay` (and, without the failure ones, `reprocess`) share."""
     options = [
-        click.option("--event-type", "event_types", multiple=True,
-                     help="Only this event type (repeatable)."),
+        click.option(
+            "--event-type", "event_types", multiple=True, help="Only this event type (repeatable)."
+        ),
         click.option("--since", type=IsoTime(), help="Received at or after (UTC unless zoned)."),
         click.option("--until", type=IsoTime(), help="Received before (exclusive)."),
         click.option("--source", help='Only this named source ("" for the default one).'),
     ]
     if dead:
         options += [
-            click.option("--failure-class", "failure_classes", multiple=True,
-                         help="parse, schema, unknown_event_type, database, retries_exhausted"
-                              " ... (repeatable)."),
+            click.option(
+                "--failure-class",
+                "failure_classes",
+                multiple=True,
+                help="parse, schema, unknown_event_type, database, retries_exhausted"
+                " ... (repeatable).",
+            ),
             click.option("--reason-contains", help="Text in the reason (case-insensitive)."),
         ]
 
@@ -80,8 +86,10 @@ def filter_options(dead: bool = True) -> Callable:
 
 
 def make_filters(ingest_ids: Sequence[str] = (), **given: Any) -> deadletters.Filters:
-    return deadletters.Filters(ingest_ids=tuple(ingest_ids), **{
-        k: tuple(v) if isinstance(v, list | tuple) else v for k, v in given.items()})
+    return deadletters.Filters(
+        ingest_ids=tuple(ingest_ids),
+        **{k: tuple(v) if isinstance(v, list | tuple) else v for k, v in given.items()},
+    )
 
 
 @contextlib.contextmanager
@@ -103,8 +111,10 @@ def progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [["" if v is None else str(v) for v in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
-                     for line in [list(headers), *cells])
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+        for line in [list(headers), *cells]
+    )
 
 
 def when(moment: datetime | None) -> str:
@@ -131,8 +141,9 @@ def dlq() -> None:
 @click.option("--summary", is_flag=True, help="Counts per failure class and event type.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 @click.pass_obj
-def list_command(settings: Settings, limit: int | None, summary: bool, as_json: bool,
-                 **given: Any) -> None:
+def list_command(
+    settings: Settings, limit: int | None, summary: bool, as_json: bool, **given: Any
+) -> None:
     """Dead letters (never their bodies: see `dlq show`)."""
     filters = make_filters(**given)
     with connect(settings) as conn:
@@ -140,13 +151,29 @@ def list_command(settings: Settings, limit: int | None, summary: bool, as_json: 
             return _print_summary(deadletters.summarize_dead(conn, filters), as_json)
         letters = deadletters.list_dead(conn, filters, limit)
     if as_json:
-        click.echo(json.dumps([{k: jsonable(getattr(d, k)) for k in d.__slots__}
-                               for d in letters], indent=2))
+        click.echo(
+            json.dumps(
+                [{k: jsonable(getattr(d, k)) for k in d.__slots__} for d in letters], indent=2
+            )
+        )
         return
-    click.echo(table(
-        ("INGEST ID", "RECEIVED", "EVENT TYPE", "CLASS", "ATTEMPTS", "LAST FAILURE", "REASON"),
-        [(d.ingest_id, when(d.received_at), d.event_type or "(unknown)", d.failure_class,
-          d.attempts, when(d.last_failed_at), short(d.reason)) for d in letters]))
+    click.echo(
+        table(
+            ("INGEST ID", "RECEIVED", "EVENT TYPE", "CLASS", "ATTEMPTS", "LAST FAILURE", "REASON"),
+            [
+                (
+                    d.ingest_id,
+                    when(d.received_at),
+                    d.event_type or "(unknown)",
+                    d.failure_class,
+                    d.attempts,
+                    when(d.last_failed_at),
+                    short(d.reason),
+                )
+                for d in letters
+            ],
+        )
+    )
     click.echo(f"{len(letters)} dead letter(s)", err=True)
 
 
@@ -158,17 +185,28 @@ def _print_summary(counts: list[tuple[str | None, str | None, int]], as_json: bo
         per_type[event_type] = per_type.get(event_type, 0) + count
     total = sum(per_class.values())
     if as_json:
-        click.echo(json.dumps({
-            "total": total, "failure_classes": per_class,
-            "event_types": {str(k) if k else "": v for k, v in per_type.items()},
-            "breakdown": [{"failure_class": c, "event_type": t, "count": n}
-                          for c, t, n in counts],
-        }, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "total": total,
+                    "failure_classes": per_class,
+                    "event_types": {str(k) if k else "": v for k, v in per_type.items()},
+                    "breakdown": [
+                        {"failure_class": c, "event_type": t, "count": n} for c, t, n in counts
+                    ],
+                },
+                indent=2,
+            )
+        )
         return
     click.echo(table(("FAILURE CLASS", "COUNT"), [*per_class.items(), ("total", total)]))
     click.echo()
-    click.echo(table(("FAILURE CLASS", "EVENT TYPE", "COUNT"),
-                     [(c, t or "(unknown)", n) for c, t, n in counts]))
+    click.echo(
+        table(
+            ("FAILURE CLASS", "EVENT TYPE", "COUNT"),
+            [(c, t or "(unknown)", n) for c, t, n in counts],
+        )
+    )
 
 
 @dlq.command()
@@ -186,9 +224,18 @@ def show(settings: Settings, ingest_id: str, as_json: bool) -> None:
     kind, shown = render_body(record.body)
     if as_json:
         document = json.loads(record.body) if kind == "JSON" else None
-        click.echo(json.dumps({**fields, "body_bytes": len(record.body), "body_json": document,
-                               "body_base64": base64.b64encode(record.body).decode()}, indent=2,
-                              ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                {
+                    **fields,
+                    "body_bytes": len(record.body),
+                    "body_json": document,
+                    "body_base64": base64.b64encode(record.body).decode(),
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         return
     fields["source"] = record.source or "(default)"
     width = max(len(k) for k in fields)
@@ -224,18 +271,26 @@ def render_body(body: bytes) -> tuple[str, str]:
 @click.option("--all", "everything", is_flag=True, help="Replay every dead letter (no filter).")
 @click.option("--dry-run", is_flag=True, help="Say what would be replayed; change nothing.")
 @click.pass_obj
-def replay(settings: Settings, ingest_ids: tuple[str, ...], everything: bool, dry_run: bool,
-           **given: Any) -> None:
+def replay(
+    settings: Settings, ingest_ids: tuple[str, ...], everything: bool, dry_run: bool, **given: Any
+) -> None:
     """Send dead letters through the stream again, to the same task as live traffic.
 
     Give ingest ids, filters (as `list`), or --all. Replaying twice applies a delivery once.
     """
-    send_again(settings, make_filters(ingest_ids, **given), everything, dry_run,
-               deadletters.DEAD, "replay")
+    send_again(
+        settings, make_filters(ingest_ids, **given), everything, dry_run, deadletters.DEAD, "replay"
+    )
 
 
-def send_again(settings: Settings, filters: deadletters.Filters, everything: bool,
-               dry_run: bool, status: str, verb: str) -> None:
+def send_again(
+    settings: Settings,
+    filters: deadletters.Filters,
+    everything: bool,
+    dry_run: bool,
+    status: str,
+    verb: str,
+) -> None:
     """replay (dead letters) and reprocess (processed deliveries): select, then publish.
     Prints the ingest ids (sent, or that would be) on stdout, one per line."""
     if not filters.any() and not everything:
@@ -258,8 +313,10 @@ def send_again(settings: Settings, filters: deadletters.Filters, everything: boo
     if sent:
         click.echo("\n".join(sent))
     gone = f"; {len(ids) - len(sent)} changed status meanwhile" if len(sent) < len(ids) else ""
-    click.echo(f"Sent {len(sent)} deliveries to {verb} to the stream{gone}; a worker applies "
-               "them.", err=True)
+    click.echo(
+        f"Sent {len(sent)} deliveries to {verb} to the stream{gone}; a worker applies them.",
+        err=True,
+    )
 
 
 def known_statuses(conn: psycopg.Connection, ingest_ids: Sequence[str]) -> dict[str, str]:
@@ -281,15 +338,17 @@ def known_statuses(conn: psycopg.Connection, ingest_ids: Sequence[str]) -> dict[
 @click.option("--reason", required=True, help="Why nobody will replay them (kept with them).")
 @click.option("--dry-run", is_flag=True, help="Say what would be discarded; change nothing.")
 @click.pass_obj
-def discard(settings: Settings, ingest_ids: tuple[str, ...], reason: str, dry_run: bool
-            ) -> None:
+def discard(settings: Settings, ingest_ids: tuple[str, ...], reason: str, dry_run: bool) -> None:
     """Mark dead letters discarded, with a reason; they are kept, never deleted."""
     if not reason.strip():
         raise click.BadParameter("must say something", param_hint="--reason")
     with connect(settings) as conn:
         statuses = known_statuses(conn, ingest_ids)
-        wrong = {i: found for i, found in statuses.items()
-                 if found not in (deadletters.DEAD, deadletters.DISCARDED)}
+        wrong = {
+            i: found
+            for i, found in statuses.items()
+            if found not in (deadletters.DEAD, deadletters.DISCARDED)
+        }
         for ingest_id, found in wrong.items():
             click.echo(f"{ingest_id}: {found}, not a dead letter", err=True)
         if wrong:
@@ -303,8 +362,9 @@ def discard(settings: Settings, ingest_ids: tuple[str, ...], reason: str, dry_ru
             return
         if dry_run:
             click.echo("\n".join(dead))
-            click.echo(f"Would discard {len(dead)} dead letter(s) (dry run: nothing changed).",
-                       err=True)
+            click.echo(
+                f"Would discard {len(dead)} dead letter(s) (dry run: nothing changed).", err=True
+            )
             return
         discarded = deadletters.discard(conn, dead, reason)
     click.echo("\n".join(discarded))

@@ -32,8 +32,11 @@ def worker(settings: Settings) -> None:
 def migrate_command(settings: Settings) -> None:
     """Create the database if missing and apply pending migrations."""
     applied = migrate.migrate(settings.database_url)
-    click.echo(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied
-                                                         else " (schema up to date)"), err=True)
+    click.echo(
+        f"applied {len(applied)} migration(s)"
+        + (f": {', '.join(applied)}" if applied else " (schema up to date)"),
+        err=True,
+    )
 
 
 @click.command()

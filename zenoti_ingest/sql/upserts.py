@@ -48,8 +48,9 @@ def columns_of(conn: psycopg.Connection, table: str, needed: Sequence[str]) -> d
 
 def upsert(table: str, key: str, columns: Sequence[str], catalog: dict[str, Column]) -> str:
     """The statement for rows carrying `columns` (key, data, bookkeeping and `version`)."""
-    return _upsert(table, key, tuple(columns), tuple((c, catalog[c]) for c in columns
-                                                     if c != VERSION))
+    return _upsert(
+        table, key, tuple(columns), tuple((c, catalog[c]) for c in columns if c != VERSION)
+    )
 
 
 def _binary(name: str) -> sql.Placeholder:
@@ -58,14 +59,16 @@ def _binary(name: str) -> sql.Placeholder:
 
 
 @functools.cache  # rendering a Composed costs about 1 ms: once per shape, not per batch
-def _upsert(table: str, key: str, columns: tuple[str, ...],
-            typed: tuple[tuple[str, Column], ...]) -> str:
+def _upsert(
+    table: str, key: str, columns: tuple[str, ...], typed: tuple[tuple[str, Column], ...]
+) -> str:
     ident, literal = sql.Identifier, sql.Literal
     stored = [c for c in columns if c != VERSION]
     data = [(c, col.number) for c, col in typed if c != key and c not in BOOKKEEPING]
     numbers = sql.SQL("ARRAY[{}]::smallint[]").format(
-        sql.SQL(", ").join(literal(n) for _, n in data))
-    newer = sql.SQL('EXCLUDED.version >= t.version')
+        sql.SQL(", ").join(literal(n) for _, n in data)
+    )
+    newer = sql.SQL("EXCLUDED.version >= t.version")
 
     def current(number: sql.Composable) -> sql.Composable:
         """The version of the value a column holds now ('' if no event wrote it)."""
@@ -79,12 +82,15 @@ def _upsert(table: str, key: str, columns: tuple[str, ...],
 
     sets = [
         sql.SQL("{c} = CASE WHEN {w} THEN EXCLUDED.{c} ELSE t.{c} END").format(
-            c=ident(c), w=wins(literal(n)))
+            c=ident(c), w=wins(literal(n))
+        )
         for c, n in data
     ] + [
         sql.SQL("{c} = CASE WHEN {newer} THEN EXCLUDED.{c} ELSE t.{c} END").format(
-            c=ident(c), newer=newer)
-        for c in BOOKKEEPING if c in columns
+            c=ident(c), newer=newer
+        )
+        for c in BOOKKEEPING
+        if c in columns
     ]
     # Newer: its columns leave the stragglers; the previous newest event's other columns join
     # them. Older: the columns it won become stragglers at its version.
@@ -101,12 +107,24 @@ def _upsert(table: str, key: str, columns: tuple[str, ...],
         [sql.SQL("{}::{}[]").format(_binary(c), sql.SQL(col.type)) for c, col in typed]
         + [sql.SQL("{}::text[]").format(_binary(VERSION))]
     )
-    return sql.SQL(
-        "INSERT INTO {table} AS t ({names}, version, newest_columns) "
-        "SELECT {names}, version, {numbers} FROM unnest({arrays}) AS n({names}, version) "
-        "ORDER BY {key} ON CONFLICT ({key}) DO UPDATE SET {sets}, {stragglers}, "
-        "newest_columns = CASE WHEN {newer} THEN {numbers} ELSE t.newest_columns END, "
-        "version = CASE WHEN {newer} THEN EXCLUDED.version ELSE t.version END, "
-        "updated_at = now()"
-    ).format(table=ident(table), names=names, numbers=numbers, arrays=arrays, key=ident(key),
-             sets=sql.SQL(", ").join(sets), stragglers=stragglers, newer=newer).as_string()
+    return (
+        sql.SQL(
+            "INSERT INTO {table} AS t ({names}, version, newest_columns) "
+            "SELECT {names}, version, {numbers} FROM unnest({arrays}) AS n({names}, version) "
+            "ORDER BY {key} ON CONFLICT ({key}) DO UPDATE SET {sets}, {stragglers}, "
+            "newest_columns = CASE WHEN {newer} THEN {numbers} ELSE t.newest_columns END, "
+            "version = CASE WHEN {newer} THEN EXCLUDED.version ELSE t.version END, "
+            "updated_at = now()"
+        )
+        .format(
+            table=ident(table),
+            names=names,
+            numbers=numbers,
+            arrays=arrays,
+            key=ident(key),
+            sets=sql.SQL(", ").join(sets),
+            stragglers=stragglers,
+            newer=newer,
+        )
+        .as_string()
+    )
