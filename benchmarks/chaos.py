@@ -113,8 +113,8 @@ def report(
             f"`python benchmarks/chaos.py{' --quick' if quick else ''}`, {minutes:.1f} min.",
             "- accepted: requests answered 202. processed/duplicates/dead: their status in "
             "`webhook_events`. lost: accepted but not settled. wrongly applied: envelope ids not "
-            "processed exactly once, `events` rows not pointing at that copy, and appointments whose "
-            "row differs from the newest accepted event (by event_timestamp). time to recover: "
+            "processed exactly once, `events` rows not pointing at that copy, and appointments "
+            "whose row differs from the newest accepted event (by event_timestamp). time to recover: "
             "from the fault's end until the last delivery accepted by then was settled (later "
             "deliveries counted from their arrival).",
             "",

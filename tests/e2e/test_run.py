@@ -27,8 +27,8 @@ def test_run_serves_drains_and_stops_its_children_on_sigterm(pipeline: Pipeline)
         [*CLI, "run"],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=open(pipeline.log_dir / "run.log", "wb"),
-    )  # noqa: SIM115
+        stderr=open(pipeline.log_dir / "run.log", "wb"),  # noqa: SIM115
+    )
     try:
         wait_for(pipeline._ready, timeout=60, what="the launcher's ingress")
         status, _ = pipeline.post(
