@@ -115,8 +115,8 @@ def report(
             "`webhook_events`. lost: accepted but not settled. wrongly applied: envelope ids not "
             "processed exactly once, `events` rows not pointing at that copy, and appointments "
             "whose row differs from the newest accepted event (by event_timestamp). time to "
-            "recover: from the fault's end until the last delivery accepted by then was settled (later "
-            "deliveries counted from their arrival).",
+            "recover: from the fault's end until the last delivery accepted by then was settled "
+            "(later deliveries counted from their arrival).",
             "",
             markdown(rows),
             "",
