@@ -17,6 +17,8 @@ import verify
 from baselines import celery_stack
 from payloads import DataSet
 
+from zenoti_ingest import stream
+
 OURS_REDIS_DB, BASELINE_REDIS_DB = 11, 12
 PRELOAD_CHUNK = 1_000
 MIN_RATE = 100  # deliveries/s below which a drain is called stuck
@@ -107,7 +109,7 @@ def _drain_stream(
         with group.scope():
             launched = time.monotonic()
             worker = group.start(name, command, servers.ours_env(redis_url, database_url))
-            key = servers.OURS.stream_key
+            key = stream.Keys.of(servers.OURS).deliveries
             drain = time_drain(worker, total, lambda: total - client.xlen(key), launched)
         return (
             drain,
@@ -142,11 +144,11 @@ def run_baseline(group: procs.Group, dataset: DataSet) -> BaselineResult:
 
 def preload_stream(client: redis.Redis, dataset: DataSet) -> None:
     """XADD every delivery as the ingress would (Delivery.to_fields), pipelined."""
-    key = servers.OURS.stream_key
+    key = stream.Keys.of(servers.OURS).deliveries
     for start in range(0, len(dataset.items), PRELOAD_CHUNK):
         pipe = client.pipeline(transaction=False)
         for item in dataset.items[start : start + PRELOAD_CHUNK]:
-            pipe.xadd(key, item.delivery.to_fields())
+            pipe.xadd(key, stream.encode(item.delivery))
         pipe.execute()
 
 

@@ -25,6 +25,8 @@ import stats
 import stores
 from plan import Plan
 
+from zenoti_ingest import stream
+
 REDIS_DB = 13
 SAMPLES_PER_SECOND = 200  # deliveries whose commit is watched from outside
 OBSERVE_SECONDS = 0.01
@@ -129,7 +131,7 @@ class Pipeline:
 
     def backlog(self) -> int:
         """Stream entries not yet written (entries are deleted once committed)."""
-        return self.client.xlen(servers.OURS.stream_key)
+        return self.client.xlen(stream.Keys.of(servers.OURS).deliveries)
 
 
 @dataclass

@@ -17,12 +17,14 @@ import stores
 from baselines import lpush_app
 from plan import Plan
 
+from zenoti_ingest import stream
+
 REDIS_DB = 10
 STABLE_SECONDS = 0.2
 
 
 def stream_length(client: redis.Redis) -> int:
-    return client.xlen(servers.OURS.stream_key)
+    return client.xlen(stream.Keys.of(servers.OURS).deliveries)
 
 
 def list_length(client: redis.Redis) -> int:

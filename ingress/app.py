@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ingress import auth, enqueue, handlers, responses
-from zenoti_ingest import contract, errors, logs
+from ingress import auth, handlers, responses
+from zenoti_ingest import contract, errors, logs, redis_clients, stream
 from zenoti_ingest import settings as settings_module
 from zenoti_ingest.settings import Settings
 
@@ -21,7 +21,7 @@ WsgiApp = Callable[[dict[str, Any], responses.StartResponse], Iterable[bytes]]
 
 def create_app(settings: Settings) -> WsgiApp:
     """The ingress WSGI app; holds one Redis connection pool for the process."""
-    enqueuer = enqueue.Enqueuer(settings)
+    enqueuer = stream.Producer(redis_clients.for_enqueue(settings), settings)
     verifiers = auth.verifiers(settings)
     _check_authentication(settings, verifiers)
     prefix = WEBHOOK_PATH + "/"

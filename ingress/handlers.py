@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ingress import auth, enqueue, responses
-from zenoti_ingest import contract, errors, logs
+from ingress import auth, responses
+from zenoti_ingest import contract, errors, logs, stream
 from zenoti_ingest.settings import Settings
 
 log = logs.get_logger(__name__)
@@ -56,7 +56,7 @@ def receive(
     environ: dict[str, Any],
     start_response: responses.StartResponse,
     settings: Settings,
-    enqueuer: enqueue.Enqueuer,
+    enqueuer: stream.Producer,
     route: Route,
 ) -> list[bytes]:
     try:
@@ -101,7 +101,7 @@ def healthz(environ: dict[str, Any], start_response: responses.StartResponse) ->
 
 
 def readyz(
-    environ: dict[str, Any], start_response: responses.StartResponse, enqueuer: enqueue.Enqueuer
+    environ: dict[str, Any], start_response: responses.StartResponse, enqueuer: stream.Producer
 ) -> list[bytes]:
     if enqueuer.ready():
         return responses.send(start_response, 200, {"status": "ready"})

@@ -1,4 +1,4 @@
-"""The ingress→worker message: one Redis stream entry per accepted delivery, and its encoding.
+"""The ingress→worker message: one accepted delivery, and the drain task's name.
 
 The ingress appends each delivery to a Redis stream with a single XADD; Celery drain tasks
 claim entries in batches through a consumer group. The entry holds the exact raw body, so the
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import uuid_utils
@@ -20,13 +19,6 @@ DRAIN_TASK = "zenoti_ingest.drain"
 # A Zenoti event type name: dotted CamelCase words (Invoice.Closed, Class.Booking.NoShow).
 # Bounded, so that a name always fits the indexes it is stored in.
 EVENT_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}(?:\.[A-Za-z][A-Za-z0-9_]{0,39}){0,5}")
-
-_INGEST_ID = b"ingest_id"
-_RECEIVED_AT = b"received_at_us"
-_PATH_HINT = b"path_hint"
-_BODY = b"body"
-_SOURCE = b"source"
-_MODE = b"mode"
 
 # How a worker treats a delivery: as it comes (live), a dead letter sent again (replay), or an
 # archived delivery projected again after a schema or mapping change (reprocess).
@@ -53,30 +45,4 @@ class Delivery:
             path_hint=path_hint,
             body=body,
             source=source,
-        )
-
-    def to_fields(self) -> dict[bytes, bytes | str | int]:
-        """The stream entry's fields (XADD)."""
-        fields: dict[bytes, bytes | str | int] = {
-            _INGEST_ID: self.ingest_id,
-            _RECEIVED_AT: self.received_at_us,
-            _PATH_HINT: self.path_hint,
-            _BODY: self.body,
-        }
-        if self.source:
-            fields[_SOURCE] = self.source
-        if self.mode:
-            fields[_MODE] = self.mode
-        return fields
-
-    @classmethod
-    def from_fields(cls, fields: Mapping[bytes, bytes]) -> Delivery:
-        """Decode a stream entry read back with a bytes (non-decoding) Redis client."""
-        return cls(
-            ingest_id=fields[_INGEST_ID].decode(),
-            received_at_us=int(fields[_RECEIVED_AT]),
-            path_hint=fields.get(_PATH_HINT, b"").decode(),
-            body=fields[_BODY],
-            source=fields.get(_SOURCE, b"").decode(),
-            mode=fields.get(_MODE, b"").decode(),
         )

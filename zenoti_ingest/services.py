@@ -24,7 +24,7 @@ import redis.connection
 import structlog
 from psycopg import conninfo
 
-from zenoti_ingest import errors
+from zenoti_ingest import errors, redis_clients
 
 log = structlog.get_logger(__name__)
 
@@ -158,9 +158,7 @@ def _ready(service: Service) -> Service:
 
 def _redis_server_info(url: str) -> dict[str, Any] | None:
     """INFO server of the Redis at url, or None if it does not answer."""
-    client = redis.Redis.from_url(
-        url, socket_connect_timeout=PROBE_TIMEOUT_SECONDS, socket_timeout=PROBE_TIMEOUT_SECONDS
-    )
+    client = redis_clients.for_probe(url, PROBE_TIMEOUT_SECONDS)
     try:
         client.ping()
         return client.info("server")

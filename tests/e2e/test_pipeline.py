@@ -9,6 +9,7 @@ import redis
 
 from tests.fixtures import samples
 from tests.fixtures.processes import wait_for
+from zenoti_ingest import stream
 
 
 def query(settings, sql: str) -> list[tuple]:
@@ -84,9 +85,14 @@ def test_deliveries_held_by_a_killed_worker_come_back(pipeline):
         accepted.append(pipeline.post(body)[1]["ingest_id"])
     # Simulate a worker that claimed the entries and died before acknowledging them.
     client = redis.Redis.from_url(settings.redis_url)
-    client.xgroup_create(settings.stream_key, settings.consumer_group, id="0")
+    client.xgroup_create(
+        stream.Keys.of(settings).deliveries, stream.Keys.of(settings).group, id="0"
+    )
     client.xreadgroup(
-        settings.consumer_group, "dead-host:0", {settings.stream_key: ">"}, count=1000
+        stream.Keys.of(settings).group,
+        "dead-host:0",
+        {stream.Keys.of(settings).deliveries: ">"},
+        count=1000,
     )
     pipeline.start("worker")
     settled = wait_for(
@@ -96,7 +102,12 @@ def test_deliveries_held_by_a_killed_worker_come_back(pipeline):
     )
     assert set(settled) == set(accepted)
     assert set(settled.values()) == {"processed"}
-    assert client.xpending(settings.stream_key, settings.consumer_group)["pending"] == 0
+    assert (
+        client.xpending(stream.Keys.of(settings).deliveries, stream.Keys.of(settings).group)[
+            "pending"
+        ]
+        == 0
+    )
     logged = pipeline.logs()
     assert "deliveries_reclaimed" in logged
     assert "RENU K" not in logged  # personal data never reaches the logs

@@ -25,12 +25,10 @@ from typing import Any
 import marshmallow
 import psycopg
 import psycopg_pool
-import redis
-from psycopg import sql as pgsql
-from psycopg.conninfo import make_conninfo
 
-from tests.fixtures import samples
-from worker import drain, envelope, events, process, stream
+from tests.fixtures import clones, samples
+from tests.fixtures.services import DATABASE_PREFIX
+from worker.pipeline import batch, envelope, handlers
 from worker.schemas import fields as zfields
 from zenoti_ingest import db, errors
 from zenoti_ingest.settings import Settings
@@ -38,50 +36,15 @@ from zenoti_ingest.settings import Settings
 CORPUS = Path(__file__).parent / "corpus"
 WEBHOOK_PATH = "/webhooks/zenoti"
 
-# What a known bug can let out, by the name index.toml's `raises` gives it. process.prepare
+# What a known bug can let out, by the name index.toml's `raises` gives it. batch.prepare
 # raises nothing (what nobody foresaw is a dead letter of class `unexpected`), so a wrong
-# outcome fails an assertion; process.write can still raise: TransientError when Postgres
+# outcome fails an assertion; batch.write can still raise: TransientError when Postgres
 # refuses a batch for a reason it classes as transient, DataRejected when it refuses even a
 # delivery's dead letter.
 EXCEPTIONS: dict[str, type[BaseException]] = {
     "AssertionError": AssertionError,
     "TransientError": errors.TransientError,
     "DataRejected": errors.DataRejected,
-}
-
-# The event type each sample page describes (the URL a bare body must be posted to).
-PAGE_EVENT_TYPES = {
-    "appointment-started": "Appointment.Started",
-    "appointment-completed": "Appointment.Completed",
-    "appointment-group-created": "AppointmentGroup.Created",
-    "appointment-group-status": "AppointmentGroup.Status",
-    "booking-approved": "Class.Booking.Approved",
-    "booking-cancelled": "Class.Booking.Cancelled",
-    "booking-created": "Class.Booking.Created",
-    "booking-deleted": "Class.Booking.Deleted",
-    "booking-no-show": "Class.Booking.NoShow",
-    "booking-rejected": "Class.Booking.Rejected",
-    "employee-created": "Employee.Created",
-    "employee-deleted": "Employee.Deleted",
-    "employee-updated": "Employee.Updated",
-    "guest-created": "Guest.Created",
-    "guest-deleted": "Guest.Deleted",
-    "guest-updated": "Guest.Updated",
-    "guest-membership-cancelled": "Guest.Membership.Cancelled",
-    "guest-membership-created": "Guest.Membership.Created",
-    "guest-membership-freeze": "Guest.Membership.Freeze",
-    "guest-membership-reinstate": "Guest.Membership.Reinstate",
-    "guest-membership-unfreeze": "Guest.Membership.Unfreeze",
-    "guest-package-creation": "Guest.Package.Creation",
-    "guest-package-redemption": "Guest.Package.Redemption",
-    "guest-package-redemption-reversal": "Guest.Package.RedemptionReversal",
-    "guest-package-status-update": "Guest.Package.StatusUpdate",
-    "guest-package-validity-update": "Guest.Package.ValidityUpdate",
-    "invoice-closed-event": "Invoice.Closed",
-    "schedule-cancelled": "Class.Schedule.Cancelled",
-    "schedule-created": "Class.Schedule.Created",
-    "schedule-deleted": "Class.Schedule.Deleted",
-    "schedule-updated": "Class.Schedule.Updated",
 }
 
 SETTLED = frozenset({"processed", "duplicate", "dead"})
@@ -158,7 +121,7 @@ def is_json(body: bytes) -> bool:
 def page_cases() -> list[Case]:
     """Every sample page's body as printed (the broken ones among them) on its event's URL."""
     cases = []
-    for name, event_type in PAGE_EVENT_TYPES.items():
+    for name, event_type in samples.EVENT_TYPES.items():
         body = page_body(name)
         if body is None:
             continue
@@ -301,8 +264,8 @@ def _vocabulary() -> str:
     """Every text reasons are built from: our messages and field names, marshmallow's and the
     json module's messages, psycopg's error class names. A body value found in here can't be
     told from the wording of a reason, so it is not counted as leaked."""
-    parts = [inspect.getsource(module) for module in (envelope, events, process, db, errors)]
-    parts += [inspect.getsource(module) for module in events.RESOURCES]
+    parts = [inspect.getsource(module) for module in (envelope, handlers, batch, db, errors)]
+    parts += [inspect.getsource(module) for module in handlers.RESOURCES]
     parts.append(inspect.getsource(zfields))
     parts.append(inspect.getsource(json.decoder))
     for name in dir(marshmallow.fields):
@@ -387,7 +350,7 @@ def personal_values_in_pages() -> set[str]:
     """Guest and staff names, emails and phone numbers printed on the sample pages (read with
     patterns, since some pages are not JSON), 4 characters or longer."""
     found: set[str] = set()
-    for name in PAGE_EVENT_TYPES:
+    for name in samples.EVENT_TYPES:
         text = (page_body(name) or b"").decode()
         for match in _PAIR.finditer(text):
             key, value = match["key"], match["value"]
@@ -440,7 +403,7 @@ def canary_cases(canaries: Canaries) -> list[Case]:
     """Every sample page that is JSON once repaired, its personal data replaced by canaries;
     and variants that are dead letters: a NUL next to a canary, a wrong type beside one."""
     cases = []
-    for name, event_type in PAGE_EVENT_TYPES.items():
+    for name, event_type in samples.EVENT_TYPES.items():
         document = repaired_page(name)
         if document is None:
             continue
@@ -501,45 +464,14 @@ def _poison(document: Any, change) -> None:
                 document[i] = change(value)
 
 
-# --- The drain loop ------------------------------------------------------------------------------
-
-
-def drain_until_empty(
-    settings: Settings, pool: psycopg_pool.ConnectionPool, max_rounds: int
-) -> tuple[int, list[str]]:
-    """Run drain rounds as a drain slot does (an exception leaves the batch pending and the
-    slot retries) until the stream is empty; (rounds run, exceptions seen)."""
-    client = redis.Redis.from_url(settings.redis_url)
-    stream.DeliveryStream(client, settings).ensure_group()
-    drainer = drain.Drainer(settings, client, pool)
-    seen = []
-    for rounds in range(1, max_rounds + 1):
-        try:
-            drainer.round("hostile:0", lambda: True)
-        except Exception as exc:  # what tasks.drain_slot does: back off and try again
-            seen.append(type(exc).__name__)
-        if client.xlen(settings.stream_key) == 0:
-            return rounds, seen
-    return max_rounds, seen
-
-
 @contextlib.contextmanager
 def cloned_database(
     postgres_url: str, pg_admin: psycopg.Connection, template_db: str
 ) -> Iterator[tuple[str, psycopg_pool.ConnectionPool]]:
     """A migrated database (a clone of the session's template) and a worker's pool on it, for
     a module whose tests each write rows of their own."""
-    name = f"zenoti_test_{uuid.uuid4().hex[:12]}"
-    pg_admin.execute(
-        pgsql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            pgsql.Identifier(name), pgsql.Identifier(template_db)
-        )
-    )
-    url = make_conninfo(postgres_url, dbname=name)
-    try:
-        with db.create_pool(Settings(database_url=url)) as pool:
-            yield url, pool
-    finally:
-        pg_admin.execute(
-            pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name))
-        )
+    with (
+        clones.cloned(postgres_url, pg_admin, template_db, DATABASE_PREFIX) as url,
+        db.create_pool(Settings(database_url=url)) as pool,
+    ):
+        yield url, pool

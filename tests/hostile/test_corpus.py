@@ -26,8 +26,8 @@ from structlog.testing import capture_logs
 from ingress import app as ingress_app
 from tests import hostile
 from tests.fixtures import database, wsgi
-from worker import process
-from zenoti_ingest import contract
+from worker.pipeline import batch
+from zenoti_ingest import contract, stream
 from zenoti_ingest.settings import Settings
 
 CASES = hostile.all_cases()
@@ -65,7 +65,7 @@ def ingress(redis_url):
 
 def stream_entries(settings: Settings) -> list[contract.Delivery]:
     client = redis.Redis.from_url(settings.redis_url)
-    return [contract.Delivery.from_fields(f) for _, f in client.xrange(settings.stream_key)]
+    return [stream.decode(f) for _, f in client.xrange(stream.Keys.of(settings).deliveries)]
 
 
 def row(url: str, ingest_id: str) -> tuple[str, str | None, str | None]:
@@ -111,7 +111,7 @@ def check_settled(
 def test_case_through_the_ingress_and_the_worker(case, ingress, shared_db):
     """POSTed to the ingress: its rule's answer and the exact bytes enqueued (or nothing); then
     one batch of the worker: processed or dead with a class and a clean reason, never an
-    exception out of process.write."""
+    exception out of batch.write."""
     settings, app = ingress
     answer = wsgi.call(app, "POST", case.url, case.body)
     assert answer.status == case.ingress
@@ -439,7 +439,7 @@ def test_a_stream_entry_with_an_over_long_hint_settles_in_one_round(fast, pool):
     good = database.delivery(by_name("sql-in-guest-fields.json").body)
     client = redis.Redis.from_url(fast.redis_url)
     for d in (bad, good):
-        client.xadd(fast.stream_key, d.to_fields())
+        client.xadd(stream.Keys.of(fast).deliveries, stream.encode(d))
     assert hostile.drain_until_empty(fast, pool, max_rounds=1) == (1, [])
     status, failure_class, error = row(fast.database_url, bad.ingest_id)
     assert (status, failure_class) == ("dead", "unknown_event_type") and case.reason in error
@@ -452,14 +452,14 @@ class WorkerCrash(Exception):
 
 
 def test_a_delivery_that_crashes_the_drain_is_dead_after_max_deliveries(fast, pool, monkeypatch):
-    """The safety net under what process.prepare can't set aside itself (the worker killed, or
+    """The safety net under what batch.prepare can't set aside itself (the worker killed, or
     out of memory, while parsing one body; no hostile body of the corpus does it any more), made
     to happen by a prepare that raises for one body: that delivery is handed out again each
     round, and past max_deliveries it is dead as retries_exhausted without being parsed again,
     not retried forever."""
     poison = by_name("deep-100k-open-brackets.json")
     parsed = []
-    real_prepare = process.prepare
+    real_prepare = batch.prepare
 
     def prepare(delivery, attempts):
         if delivery.body == poison.body:
@@ -467,7 +467,7 @@ def test_a_delivery_that_crashes_the_drain_is_dead_after_max_deliveries(fast, po
             raise WorkerCrash
         return real_prepare(delivery, attempts)
 
-    monkeypatch.setattr(process, "prepare", prepare)
+    monkeypatch.setattr(batch, "prepare", prepare)
     app = ingress_app.create_app(fast)
     ingest_id = wsgi.call(app, "POST", poison.url, poison.body).json()["ingest_id"]
     rounds, seen = hostile.drain_until_empty(fast, pool, max_rounds=fast.max_deliveries + 2)

@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 from ingress import app as ingress_app
 from tests import hostile
 from tests.fixtures import database, wsgi
-from worker import events, process
-from zenoti_ingest import contract
+from worker.pipeline import batch, handlers
+from zenoti_ingest import contract, stream
 from zenoti_ingest.settings import Settings
 
 # Moderate counts: the machine is small and shared; each example is a batch of deliveries.
@@ -42,7 +42,7 @@ FEW = settings(
     max_examples=10, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
-EVENT_TYPES = sorted(events.HANDLERS)
+EVENT_TYPES = sorted(handlers.HANDLERS)
 # Past the ingress, a hint may be anything (a stream entry made by hand, a replay).
 NOT_EVENT_TYPES = ["not an event", "Guest\x00Created", "A" + "b" * 40, "A" * 10_001]
 HINTS = st.sampled_from(["", "Some.Future.Event", *EVENT_TYPES, *NOT_EVENT_TYPES])
@@ -192,12 +192,12 @@ def batch_db(
         yield found
 
 
-def settle(batch_db, batch: list[tuple[bytes, str]]) -> list[tuple[str, str | None, str | None]]:
+def settle(batch_db, bodies: list[tuple[bytes, str]]) -> list[tuple[str, str | None, str | None]]:
     """Write the batch through prepare/write, check every delivery's row, and return each
     delivery's (status, failure_class, error), in the batch's order."""
     url, pool = batch_db
-    deliveries = [database.delivery(body, hint) for body, hint in batch]
-    statuses = process.write(pool, [process.prepare(d, 1) for d in deliveries])
+    deliveries = [database.delivery(body, hint) for body, hint in bodies]
+    statuses = batch.write(pool, [batch.prepare(d, 1) for d in deliveries])
     rows = {
         str(ingest_id): (status, failure_class, error, path_hint)
         for ingest_id, status, failure_class, error, path_hint in database.fetch(
@@ -239,24 +239,24 @@ def settle_beside_a_good_one(
 
 
 @SOME
-@given(batch=st.lists(raw_bodies, min_size=1, max_size=6))
-def test_arbitrary_bytes_settle(batch, batch_db):
+@given(bodies=st.lists(raw_bodies, min_size=1, max_size=6))
+def test_arbitrary_bytes_settle(bodies, batch_db):
     """Random bytes, and samples with bytes flipped, cut or inserted, on any URL."""
-    settle(batch_db, batch)
+    settle(batch_db, bodies)
 
 
 @SOME
-@given(batch=st.lists(json_bodies | envelope_bodies, min_size=1, max_size=6))
-def test_arbitrary_json_settles(batch, batch_db):
+@given(bodies=st.lists(json_bodies | envelope_bodies, min_size=1, max_size=6))
+def test_arbitrary_json_settles(bodies, batch_db):
     """Any JSON value as a bare body on any URL, and envelopes with any part wrong."""
-    settle(batch_db, batch)
+    settle(batch_db, bodies)
 
 
 @SOME
-@given(batch=st.lists(mutated_samples(), min_size=1, max_size=6))
-def test_mutated_samples_settle(batch, batch_db):
+@given(bodies=st.lists(mutated_samples(), min_size=1, max_size=6))
+def test_mutated_samples_settle(bodies, batch_db):
     """Real samples with keys dropped, types changed, NULs inserted, GUIDs broken."""
-    settle(batch_db, batch)
+    settle(batch_db, bodies)
 
 
 @settings(
@@ -280,7 +280,7 @@ def test_the_ingress_never_fails(method, rest, body, redis_url):
     app = ingress_app.create_app(settings_)
     answer = wsgi.call(app, method, f"{hostile.WEBHOOK_PATH}/{rest}", body)
     client = redis.Redis.from_url(redis_url)
-    enqueued = [contract.Delivery.from_fields(f) for _, f in client.xrange(settings_.stream_key)]
+    enqueued = [stream.decode(f) for _, f in client.xrange(stream.Keys.of(settings_).deliveries)]
     source, hint = ingress_app.split_webhook_path(rest)
     routed = source == "" and (hint == "" or contract.EVENT_TYPE.fullmatch(hint) is not None)
     if not routed:

@@ -10,11 +10,11 @@ import uuid
 import pytest
 import redis
 
+from cli import dlq, exits
 from tests.fixtures import samples
 from tests.fixtures.database import delivery, fetch, write
-from worker import drain, events, process
-from zenoti_ingest import cli, contract, errors
-from zenoti_ingest.cli import dlq
+from worker.pipeline import batch, drain, handlers
+from zenoti_ingest import contract, errors, stream
 
 DAY_1 = 1_704_067_200_000_000  # 2024-01-01T00:00:00Z, in microseconds
 DAY_2 = DAY_1 + 86_400_000_000
@@ -29,8 +29,8 @@ def started(delivery_id: str, **changes) -> bytes:
 
 def make_dead(pool, d: contract.Delivery, attempts: int = 11) -> contract.Delivery:
     """Archive `d` as a dead letter, as a worker does after too many crashed attempts."""
-    item = process.reject(process.unparsed(d, attempts), errors.RetriesExhausted("gave up"))
-    assert process.write(pool, [item]) == {d.ingest_id: "dead"}
+    item = batch.reject(batch.unparsed(d, attempts), errors.RetriesExhausted("gave up"))
+    assert batch.write(pool, [item]) == {d.ingest_id: "dead"}
     return d
 
 
@@ -52,7 +52,7 @@ def drain_stream(settings, pool):
         drainer.stream.ensure_group()
         drained = Drained()
         for _ in range(50):
-            if not client.xlen(settings.stream_key):
+            if not client.xlen(stream.Keys.of(settings).deliveries):
                 return drained
             try:
                 drained.deliveries += drainer.round("test:0", lambda: True).deliveries
@@ -179,7 +179,7 @@ def test_show_prints_the_whole_record_and_the_body_pretty(invoke, letters, pool)
     write(pool, binary)
     out = invoke("dlq", "show", binary.ingest_id).stdout
     assert "\x1b" not in out and r"b'\xff\x1b[31m\x00'" in out
-    invoke("dlq", "show", str(uuid.uuid4()), code=cli.EXIT_FAILED)
+    invoke("dlq", "show", str(uuid.uuid4()), code=exits.FAILED)
 
 
 def test_replay_dry_run_says_what_and_changes_nothing(invoke, letters, settings):
@@ -187,7 +187,7 @@ def test_replay_dry_run_says_what_and_changes_nothing(invoke, letters, settings)
     result = invoke("dlq", "replay", "--failure-class", "retries_exhausted", "--dry-run")
     assert result.stdout.split() == [letters["retries_exhausted"]]
     assert "Would replay 1" in result.stderr
-    assert redis.Redis.from_url(settings.redis_url).xlen(settings.stream_key) == 0
+    assert redis.Redis.from_url(settings.redis_url).xlen(stream.Keys.of(settings).deliveries) == 0
     assert fetch(
         settings.database_url, "SELECT count(*) FROM webhook_events WHERE status = 'dead'"
     ) == [(4,)]
@@ -202,8 +202,10 @@ def test_replay_goes_through_the_stream_and_applies(
     result = invoke("dlq", "replay", ingest_id)
     assert "Replaying" in result.stderr  # the progress bar, on stderr
     assert result.stdout.split() == [ingest_id]
-    [(_, fields)] = redis.Redis.from_url(settings.redis_url).xrange(settings.stream_key)
-    sent = contract.Delivery.from_fields(fields)
+    [(_, fields)] = redis.Redis.from_url(settings.redis_url).xrange(
+        stream.Keys.of(settings).deliveries
+    )
+    sent = stream.decode(fields)
     assert (sent.ingest_id, sent.mode, sent.body) == (ingest_id, contract.REPLAY, started("zen-1"))
     assert drain_stream().deliveries == 1
     assert fetch(
@@ -240,7 +242,7 @@ def test_replaying_twice_applies_once(invoke, letters, settings, drain_stream):
     ) == [(1,)]
     assert fetch(settings.database_url, "SELECT count(*) FROM appointments") == [(2,)]
     invoke("dlq", "replay", ingest_id)  # settled now: skipped, nothing sent
-    assert redis.Redis.from_url(settings.redis_url).xlen(settings.stream_key) == 0
+    assert redis.Redis.from_url(settings.redis_url).xlen(stream.Keys.of(settings).deliveries) == 0
 
 
 def test_replay_of_an_event_that_arrived_again_meanwhile_is_a_duplicate(
@@ -282,9 +284,9 @@ def test_replay_of_something_still_broken_stays_dead(invoke, letters, settings, 
 
 def test_replay_refuses_unknown_ids(invoke, letters, settings):
     """A typo in an id sends nothing at all."""
-    result = invoke("dlq", "replay", letters["parse"], str(uuid.uuid4()), code=cli.EXIT_FAILED)
+    result = invoke("dlq", "replay", letters["parse"], str(uuid.uuid4()), code=exits.FAILED)
     assert "no such delivery" in result.stderr
-    assert redis.Redis.from_url(settings.redis_url).xlen(settings.stream_key) == 0
+    assert redis.Redis.from_url(settings.redis_url).xlen(stream.Keys.of(settings).deliveries) == 0
     invoke("dlq", "replay", "not-a-uuid", code=2)
 
 
@@ -308,7 +310,7 @@ def test_discard_keeps_the_row_with_its_reason(invoke, letters, settings):
     assert ingest_id not in listed(invoke)
     assert "already discarded" in invoke("dlq", "discard", ingest_id, "--reason", "x").stderr
     assert "Nothing to replay." in invoke("dlq", "replay", ingest_id).stderr
-    invoke("dlq", "discard", letters["processed"], "--reason", "x", code=cli.EXIT_FAILED)
+    invoke("dlq", "discard", letters["processed"], "--reason", "x", code=exits.FAILED)
     assert fetch(
         settings.database_url,
         "SELECT status FROM webhook_events WHERE ingest_id = %(id)s",
@@ -321,14 +323,14 @@ def test_reprocess_projects_archived_deliveries_again(
 ):
     """A type with no handler when it came is projected by reprocess; archive rows stay."""
     with monkeypatch.context() as patched:
-        patched.delitem(events.HANDLERS, "Appointment.Started")
+        patched.delitem(handlers.HANDLERS, "Appointment.Started")
         d = delivery(started("zen-9"))
         assert write(pool, d) == {d.ingest_id: "processed"}
     assert fetch(settings.database_url, "SELECT count(*) FROM appointments") == [(0,)]
     invoke("reprocess", code=2)  # neither ids, filters nor --all
     dry = invoke("reprocess", "--event-type", "Appointment.Started", "--dry-run")
     assert dry.stdout.split() == [d.ingest_id]
-    assert redis.Redis.from_url(settings.redis_url).xlen(settings.stream_key) == 0
+    assert redis.Redis.from_url(settings.redis_url).xlen(stream.Keys.of(settings).deliveries) == 0
     assert "Nothing to reprocess." in invoke("reprocess", "--event-type", "Guest.Created").stderr
     invoke("reprocess", "--event-type", "Appointment.Started", "--since", "2023-11-14")
     assert drain_stream().deliveries == 1

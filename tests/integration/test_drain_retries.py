@@ -9,8 +9,8 @@ import redis
 
 from tests.fixtures import samples
 from tests.fixtures.database import delivery, fetch
-from worker import drain, process
-from zenoti_ingest import errors
+from worker.pipeline import batch, drain
+from zenoti_ingest import errors, stream
 
 BODY = samples.repaired_body("appointment-started")
 
@@ -20,13 +20,15 @@ def drainer(settings, pool):
     client = redis.Redis.from_url(settings.redis_url)
     made = drain.Drainer(settings, client, pool)
     made.stream.ensure_group()
-    client.xadd(settings.stream_key, delivery(BODY, "Appointment.Started").to_fields())
+    client.xadd(
+        stream.Keys.of(settings).deliveries, stream.encode(delivery(BODY, "Appointment.Started"))
+    )
     return made
 
 
 def fail_once(monkeypatch) -> None:
     """The next batch write fails as a deadlock would; later ones go through."""
-    real = process.write
+    real = batch.write
     calls = []
 
     def write(pool, items):
@@ -35,12 +37,14 @@ def fail_once(monkeypatch) -> None:
             raise errors.TransientError("postgres: DeadlockDetected")
         return real(pool, items)
 
-    monkeypatch.setattr(process, "write", write)
+    monkeypatch.setattr(batch, "write", write)
 
 
 def times_delivered(settings) -> int:
     client = redis.Redis.from_url(settings.redis_url)
-    [entry] = client.xpending_range(settings.stream_key, settings.consumer_group, "-", "+", 10)
+    [entry] = client.xpending_range(
+        stream.Keys.of(settings).deliveries, stream.Keys.of(settings).group, "-", "+", 10
+    )
     return entry["times_delivered"]
 
 

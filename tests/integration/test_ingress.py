@@ -10,7 +10,7 @@ import redis
 
 from ingress import app as ingress_app
 from tests.fixtures import samples, wsgi
-from zenoti_ingest import contract
+from zenoti_ingest import contract, stream
 from zenoti_ingest.settings import Settings
 
 
@@ -22,7 +22,7 @@ def ingress(redis_url):
 
 def stream_entries(settings: Settings) -> list[contract.Delivery]:
     client = redis.Redis.from_url(settings.redis_url)
-    return [contract.Delivery.from_fields(f) for _, f in client.xrange(settings.stream_key)]
+    return [stream.decode(f) for _, f in client.xrange(stream.Keys.of(settings).deliveries)]
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
@@ -121,7 +121,9 @@ def test_redis_unreachable_gives_503_with_retry_after_never_2xx():
 def test_redis_refusing_writes_gives_503(ingress):
     """A Redis that refuses the write (here: the stream key holds another type) → 503."""
     settings, app = ingress
-    redis.Redis.from_url(settings.redis_url).set(settings.stream_key, "not a stream")
+    redis.Redis.from_url(settings.redis_url).set(
+        stream.Keys.of(settings).deliveries, "not a stream"
+    )
     assert wsgi.call(app, "POST", "/webhooks/zenoti", b"{}").status == 503
 
 

@@ -14,7 +14,7 @@ from structlog import testing
 
 from ingress import app as ingress_app
 from tests.fixtures import samples, wsgi
-from zenoti_ingest import contract, errors
+from zenoti_ingest import contract, errors, stream
 from zenoti_ingest.settings import Settings
 
 BODY = samples.repaired_body("appointment-started")
@@ -43,7 +43,7 @@ def post(app, path: str = PATH, body: bytes = BODY, **headers: str) -> wsgi.Answ
 
 def enqueued(settings: Settings) -> list[contract.Delivery]:
     client = redis.Redis.from_url(settings.redis_url)
-    return [contract.Delivery.from_fields(f) for _, f in client.xrange(settings.stream_key)]
+    return [stream.decode(f) for _, f in client.xrange(stream.Keys.of(settings).deliveries)]
 
 
 @pytest.mark.parametrize(
@@ -86,7 +86,7 @@ def test_bad_or_missing_signature_is_401_without_detail_and_counted(redis_url, h
         answer = post(app, **headers)
     assert (answer.status, answer.json()) == (401, {"error": "unauthenticated"})
     assert enqueued(settings) == []
-    counters = redis.Redis.from_url(redis_url).hgetall(settings.counters_key)
+    counters = redis.Redis.from_url(redis_url).hgetall(stream.Keys.of(settings).counters)
     assert counters[b"unauthenticated"] == b"1"
     assert [entry["event"] for entry in logs] == ["delivery_unauthenticated"]
     assert "RENU" not in repr(logs)
@@ -158,7 +158,7 @@ def test_empty_unsigned_post_is_a_ping_even_with_secrets(redis_url):
     settings, app = make_app(redis_url, ZENOTI_INGEST_WEBHOOK_SECRETS="s3cret")
     assert post(app, body=b"").status == 200
     assert enqueued(settings) == []
-    counters = redis.Redis.from_url(redis_url).hgetall(settings.counters_key)
+    counters = redis.Redis.from_url(redis_url).hgetall(stream.Keys.of(settings).counters)
     assert counters[b"pings"] == b"1"
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.fixtures import samples
 from tests.fixtures.database import delivery, fetch, write
-from worker import process
+from worker.pipeline import batch
 
 STARTED_AT = "2022-02-21T18:31:00.0000001Z"
 COMPLETED_AT = "2022-02-21T19:31:00.1234567Z"
@@ -59,7 +59,7 @@ def test_an_entry_seen_again_after_commit_is_settled_not_reapplied(pool, setting
     """The stream may hand out an entry whose batch committed: nothing is written twice."""
     d = delivery(appointment_event("Appointment.Started", "d1", STARTED_AT))
     write(pool, d)
-    assert write(pool, d) == {d.ingest_id: process.ALREADY_ARCHIVED}
+    assert write(pool, d) == {d.ingest_id: batch.ALREADY_ARCHIVED}
     assert fetch(settings.database_url, "SELECT count(*) FROM webhook_events") == [(1,)]
 
 

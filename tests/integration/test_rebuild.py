@@ -9,10 +9,12 @@ import uuid
 import pytest
 from marshmallow import Schema, fields
 
+from cli import exits
 from tests.fixtures import samples
 from tests.fixtures.database import delivery, fetch, write
-from worker import events, process, projection, rebuild
-from zenoti_ingest import cli, contract, db
+from worker.operations import rebuild
+from worker.pipeline import batch, handlers, projection
+from zenoti_ingest import contract, db
 
 # Every sample page that prints a body.
 PAGES = [
@@ -76,7 +78,7 @@ def archive(pool):
 
 
 def snapshot(url: str) -> dict[str, list[tuple]]:
-    return {name: fetch(url, f"SELECT * FROM {name} ORDER BY 1") for name in events.TABLES}
+    return {name: fetch(url, f"SELECT * FROM {name} ORDER BY 1") for name in handlers.TABLES}
 
 
 def report(invoke, code: int) -> dict:
@@ -88,16 +90,16 @@ def test_consistent_database_reports_no_difference(invoke, archive, settings):
     result = invoke("rebuild")
     header, *rows = result.stdout.splitlines()
     assert header.split() == ["TABLE", "REBUILT", "LIVE", "MISSING", "EXTRA", "DIFFERENT"]
-    assert {row.split()[0] for row in rows} == set(events.TABLES)
+    assert {row.split()[0] for row in rows} == set(handlers.TABLES)
     assert all(row.split()[3:] == ["0", "0", "0"] for row in rows)
     assert "match the archive" in result.stderr
     document = report(invoke, 0)
     processed = sum(1 for s in archive.values() if s == "processed")
     assert (document["deliveries"], document["differs"]) == (processed, False)
     assert {t["table"]: t["rebuilt"] == t["live"] for t in document["tables"]} == {
-        name: True for name in events.TABLES
+        name: True for name in handlers.TABLES
     }
-    assert sum(t["live"] for t in document["tables"]) > len(events.TABLES)
+    assert sum(t["live"] for t in document["tables"]) > len(handlers.TABLES)
 
 
 def test_tampered_live_rows_are_reported_by_key_and_column(invoke, archive, settings):
@@ -117,7 +119,7 @@ def test_tampered_live_rows_are_reported_by_key_and_column(invoke, archive, sett
             {"id": extra},
         )
     before = snapshot(url)
-    document = report(invoke, cli.EXIT_DIFFERS)
+    document = report(invoke, exits.DIFFERS)
     tables = {t["table"]: t for t in document["tables"]}
     assert tables["appointments"]["different"] == {
         "count": 1,
@@ -132,7 +134,7 @@ def test_tampered_live_rows_are_reported_by_key_and_column(invoke, archive, sett
         )
         == 3
     )
-    table = invoke("rebuild", "--table", "appointments", code=cli.EXIT_DIFFERS).stdout
+    table = invoke("rebuild", "--table", "appointments", code=exits.DIFFERS).stdout
     assert any(
         line.split() == ["appointments", "different", APPOINTMENT, "progress,", "status"]
         for line in table.splitlines()
@@ -179,9 +181,9 @@ def test_a_type_without_handler_then_is_missing_until_reprocessed(invoke, pool, 
         )
     )
     with monkeypatch.context() as patched:
-        patched.delitem(events.HANDLERS, "Appointment.Started")
+        patched.delitem(handlers.HANDLERS, "Appointment.Started")
         write(pool, d)
-    tables = {t["table"]: t for t in report(invoke, cli.EXIT_DIFFERS)["tables"]}
+    tables = {t["table"]: t for t in report(invoke, exits.DIFFERS)["tables"]}
     assert tables["appointments"]["missing"] == {"count": 1, "keys": [APPOINTMENT]}
     write(pool, dataclasses.replace(d, mode=contract.REPROCESS))
     assert report(invoke, 0)["differs"] is False
@@ -203,11 +205,11 @@ def test_deliveries_todays_schemas_reject_are_named(invoke, pool, monkeypatch):
     )
     write(pool, d)
     monkeypatch.setitem(
-        events.HANDLERS,
+        handlers.HANDLERS,
         "Appointment.Started",
         projection.Handler(Stricter(), lambda record, applied: None),
     )
-    document = report(invoke, cli.EXIT_DIFFERS)
+    document = report(invoke, exits.DIFFERS)
     assert document["not_projected"] == [d.ingest_id]
     tables = {t["table"]: t for t in document["tables"]}
     assert tables["appointments"]["extra"]["keys"] == [APPOINTMENT]
@@ -217,9 +219,9 @@ def test_rounds_apply_each_keys_events_one_at_a_time_in_order():
     """A batch splits into rounds where no key repeats, each key's events in receipt order."""
 
     def guest(delivery_id: str, timestamp: str):
-        return process.prepare(delivery(guest_event("guest-updated", delivery_id, timestamp)), 1)
+        return batch.prepare(delivery(guest_event("guest-updated", delivery_id, timestamp)), 1)
 
     first, second, third = (guest(f"g{day}", f"2024-01-0{day}T00:00:00Z") for day in (1, 2, 3))
-    employee = process.prepare(delivery(samples.printed_body("employee-created")), 1)
+    employee = batch.prepare(delivery(samples.printed_body("employee-created")), 1)
     rounds = list(rebuild._rounds([first, employee, second, third]))
     assert rounds == [[first, employee], [second], [third]]

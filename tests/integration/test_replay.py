@@ -6,7 +6,7 @@ import dataclasses
 
 from tests.fixtures import samples
 from tests.fixtures.database import delivery, fetch, write
-from worker import process
+from worker.pipeline import batch
 from zenoti_ingest import contract, errors
 
 STARTED = samples.envelope(
@@ -19,8 +19,8 @@ STARTED = samples.envelope(
 
 def make_dead(pool, d: contract.Delivery, attempts: int = 11) -> None:
     """Archive `d` as a dead letter, as a worker does after too many crashed attempts."""
-    item = process.reject(process.unparsed(d, attempts), errors.RetriesExhausted("gave up"))
-    assert process.write(pool, [item]) == {d.ingest_id: "dead"}
+    item = batch.reject(batch.unparsed(d, attempts), errors.RetriesExhausted("gave up"))
+    assert batch.write(pool, [item]) == {d.ingest_id: "dead"}
 
 
 def row(url: str, ingest_id: str) -> tuple:
@@ -50,7 +50,7 @@ def test_replaying_twice_applies_once(pool, settings):
     make_dead(pool, d)
     replay = dataclasses.replace(d, mode=contract.REPLAY)
     write(pool, replay)
-    assert write(pool, replay) == {d.ingest_id: process.ALREADY_ARCHIVED}
+    assert write(pool, replay) == {d.ingest_id: batch.ALREADY_ARCHIVED}
     assert fetch(settings.database_url, "SELECT count(*) FROM events") == [(1,)]
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.fixtures import samples
-from worker import envelope, events, projection
+from worker.pipeline import envelope, handlers, projection
 from zenoti_ingest import contract, errors
 
 RECEIVED = datetime(2026, 1, 1, tzinfo=UTC)
@@ -21,7 +21,7 @@ def project(body: bytes, hint: str = "") -> projection.Projected:
     applied = projection.Applied(
         event.event_type, event.event_timestamp, RECEIVED, delivery.ingest_id
     )
-    return events.project(event, applied)
+    return handlers.project(event, applied)
 
 
 def rows(body: bytes, hint: str = "") -> list[dict]:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.fixtures import samples
-from worker import envelope, events, projection
+from worker.pipeline import envelope, handlers, projection
 from worker.schemas import classes
 from zenoti_ingest import contract, errors
 
@@ -51,7 +51,7 @@ def project(body: bytes, hint: str = "") -> projection.Projected:
     delivery = contract.Delivery(INGEST_ID, 0, hint, body)
     event = envelope.open_delivery(delivery)
     applied = projection.Applied(event.event_type, event.event_timestamp, RECEIVED, INGEST_ID)
-    return events.project(event, applied)
+    return handlers.project(event, applied)
 
 
 def one_row(body: bytes, table: str, hint: str = "") -> dict:
@@ -77,8 +77,8 @@ def test_every_class_event_type_is_registered_with_its_table():
         "Class.Booking.Approved",
         "Class.Booking.Rejected",
     }
-    assert all(events.HANDLERS[name] is handler for name, handler in classes.HANDLERS.items())
-    assert {events.TABLES["class_sessions"].key, events.TABLES["class_bookings"].key} == {
+    assert all(handlers.HANDLERS[name] is handler for name, handler in classes.HANDLERS.items())
+    assert {handlers.TABLES["class_sessions"].key, handlers.TABLES["class_bookings"].key} == {
         "session_id",
         "registration_id",
     }

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.fixtures import samples
-from worker import envelope, events, projection
+from worker.pipeline import envelope, handlers, projection
 from zenoti_ingest import contract, errors
 
 RECEIVED = datetime(2026, 1, 1, tzinfo=UTC)
@@ -26,7 +26,7 @@ def project(body: bytes, hint: str = "") -> projection.Projected:
     applied = projection.Applied(
         event.event_type, event.event_timestamp, RECEIVED, delivery.ingest_id
     )
-    return events.project(event, applied)
+    return handlers.project(event, applied)
 
 
 def one_row(body: bytes, table: str, hint: str = "") -> dict:
@@ -43,11 +43,11 @@ def sample(page: str, **data_changes) -> tuple[str, dict]:
 def test_every_event_type_is_registered_to_its_table():
     """The seven guest and employee types are handled, each writing its own table."""
     for event_type in ("Guest.Created", "Guest.Updated", "Guest.Deleted", "Guest.Merged"):
-        assert events.HANDLERS[event_type].schema is events.HANDLERS["Guest.Created"].schema
+        assert handlers.HANDLERS[event_type].schema is handlers.HANDLERS["Guest.Created"].schema
     for event_type in ("Employee.Created", "Employee.Updated", "Employee.Deleted"):
-        assert event_type in events.HANDLERS
-    assert events.TABLES["guests"].key == "guest_id"
-    assert events.TABLES["employees"].key == "employee_id"
+        assert event_type in handlers.HANDLERS
+    assert handlers.TABLES["guests"].key == "guest_id"
+    assert handlers.TABLES["employees"].key == "employee_id"
 
 
 def test_guest_created_sample_loads_field_by_field():

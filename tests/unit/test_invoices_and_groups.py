@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from tests.fixtures import samples
-from worker import envelope, events, projection
+from worker.pipeline import envelope, handlers, projection
 from zenoti_ingest import contract, errors
 
 RECEIVED = datetime(2026, 1, 1, tzinfo=UTC)
@@ -52,7 +52,7 @@ def project(body: bytes, hint: str = "") -> projection.Projected:
     applied = projection.Applied(
         event.event_type, event.event_timestamp, RECEIVED, delivery.ingest_id
     )
-    return events.project(event, applied)
+    return handlers.project(event, applied)
 
 
 def enveloped(event_type: str, data: dict) -> bytes:
@@ -62,10 +62,10 @@ def enveloped(event_type: str, data: dict) -> bytes:
 def test_event_types_and_tables_are_registered():
     """The three event types have handlers, and their tables are declared with their keys."""
     assert {"Invoice.Closed", "AppointmentGroup.Created", "AppointmentGroup.Status"} <= set(
-        events.HANDLERS
+        handlers.HANDLERS
     )
     keys = {
-        name: events.TABLES[name].key
+        name: handlers.TABLES[name].key
         for name in ("appointment_groups", "invoices", "invoice_items")
     }
     assert keys == {

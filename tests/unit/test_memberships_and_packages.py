@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from tests.fixtures import samples
-from worker import envelope, events, projection
+from worker.pipeline import envelope, handlers, projection
 from worker.schemas import packages, parts
 from zenoti_ingest import contract, errors
 
@@ -77,7 +77,7 @@ def project(body: bytes, hint: str = "", received: datetime = RECEIVED) -> proje
     applied = projection.Applied(
         event.event_type, event.event_timestamp, received, delivery.ingest_id
     )
-    return events.project(event, applied)
+    return handlers.project(event, applied)
 
 
 def row(name: str, body: bytes | None = None) -> dict:
@@ -271,7 +271,7 @@ def test_every_page_of_one_resource_writes_one_column_set_per_event_type():
 def test_the_names_registered():
     """Each page's name, and the dotted spelling of the two-word package events, is handled."""
     for event_type in PAGES.values():
-        assert event_type in events.HANDLERS
+        assert event_type in handlers.HANDLERS
     for joined, dotted in [
         ("RedemptionReversal", "Redemption.Reversal"),
         ("StatusUpdate", "Status.Update"),
@@ -281,7 +281,7 @@ def test_the_names_registered():
             packages.HANDLERS[f"Guest.Package.{dotted}"]
             is packages.HANDLERS[f"Guest.Package.{joined}"]
         )
-    assert set(events.TABLES) >= {"guest_memberships", "guest_packages"}
+    assert set(handlers.TABLES) >= {"guest_memberships", "guest_packages"}
 
 
 def test_events_row_is_keyed_by_the_membership_or_package():

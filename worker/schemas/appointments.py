@@ -9,7 +9,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
 
-from worker import projection
+from worker.pipeline import projection
 from worker.schemas import fields as zf
 from worker.schemas import parts
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from worker import projection
+from worker.pipeline import projection
 from zenoti_ingest import sql
 from zenoti_ingest.sql import upserts
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from worker import deadletters, events, rebuild
-from zenoti_ingest import cli
-from zenoti_ingest.cli import dlq
+from cli import dlq, exits
+from worker.operations import deadletters, rebuild
+from worker.pipeline import handlers
 from zenoti_ingest.settings import Settings
 
 
@@ -46,7 +46,7 @@ def reprocess(
     "--table",
     "tables",
     multiple=True,
-    type=click.Choice(sorted(events.TABLES)),
+    type=click.Choice(sorted(handlers.TABLES)),
     help="Report only this table (repeatable; every table is rebuilt regardless).",
 )
 @click.option(
@@ -85,7 +85,7 @@ def rebuild_command(settings: Settings, tables: tuple[str, ...], limit: int, as_
             "archived deliveries again.",
             err=True,
         )
-        sys.exit(cli.EXIT_DIFFERS)
+        sys.exit(exits.DIFFERS)
     click.echo(
         f"The live tables match the archive ({report.deliveries} processed deliveries).", err=True
     )

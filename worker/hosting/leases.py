@@ -8,22 +8,12 @@ quietly stops. Renewal and hand-over compare-and-set, so there is one owner at a
 
 from __future__ import annotations
 
+import pathlib
 import uuid
 
 import redis
 
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-_COMPARE_AND_SET = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-end
-return false
-"""
+_SCRIPTS = pathlib.Path(__file__).parent
 
 
 class Leases:
@@ -31,8 +21,8 @@ class Leases:
         self._redis = client
         self._prefix = f"{prefix}:drain-slot"
         self._ttl_ms = int(ttl_seconds * 1000)
-        self._cas = client.register_script(_COMPARE_AND_SET)
-        self._renew = client.register_script(_RENEW)
+        self._cas = client.register_script((_SCRIPTS / "lease_hand_over.lua").read_text())
+        self._renew = client.register_script((_SCRIPTS / "lease_renew.lua").read_text())
 
     def key(self, hostname: str, slot: int) -> str:
         return f"{self._prefix}:{hostname}:{slot}"

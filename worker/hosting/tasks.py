@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import redis
-from celery.utils import worker_direct
 
-from worker import backoff, resources
-from worker.celery_app import app
+from worker.hosting import backoff, process_resources, supervisor
+from worker.hosting.celery_app import app
 from zenoti_ingest import contract, errors, logs
 
 log = logs.get_logger(__name__)
@@ -20,7 +19,7 @@ def drain_slot(self, hostname: str, slot: int, token: str) -> int:
     and jitter; the entries of the failed batch stay pending in the stream meanwhile and are
     taken up again, by this slot or another, once it works again.
     """
-    res = resources.get()
+    res = process_resources.get()
     settings = res.settings
     try:
         if not res.leases.holds(hostname, slot, token):
@@ -58,12 +57,7 @@ def drain_slot(self, hostname: str, slot: int, token: str) -> int:
         log.error("drain_redis_unavailable", slot=slot, reason=type(exc).__name__)
         return 0
     if next_token is not None:
-        schedule(hostname, slot, next_token)
+        supervisor.schedule(self.app, hostname, slot, next_token)
     if result.deliveries:
         log.info("drain_round", slot=slot, deliveries=result.deliveries, batches=result.batches)
     return result.deliveries
-
-
-def schedule(hostname: str, slot: int, token: str) -> None:
-    """Queue a drain token on the worker's own queue: a slot belongs to one worker."""
-    drain_slot.apply_async(args=(hostname, slot, token), queue=worker_direct(hostname))

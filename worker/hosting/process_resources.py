@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import redis
 
-from worker import drain, leases
-from zenoti_ingest import db
+from worker.hosting import leases
+from worker.pipeline import drain
+from zenoti_ingest import db, redis_clients
 from zenoti_ingest import settings as settings_module
 from zenoti_ingest.settings import Settings
 
@@ -32,7 +33,7 @@ def lease_ttl_seconds(settings: Settings) -> float:
 @functools.cache
 def get() -> Resources:
     settings = settings_module.get_settings()
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+    client = redis_clients.for_worker(settings)
     pool = db.create_pool(settings)
     return Resources(
         settings=settings,

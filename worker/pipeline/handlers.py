@@ -11,7 +11,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
-from worker import envelope, projection
+from worker.pipeline import envelope, projection
 from worker.schemas import (
     appointment_groups,
     appointments,

@@ -21,7 +21,7 @@ CHUNK = 500  # deliveries loaded (bodies included) and published per round trip 
 
 
 class Publisher(Protocol):
-    """What sends a delivery to the stream: ingress.enqueue.Enqueuer."""
+    """What sends a delivery to the stream: zenoti_ingest.stream.Producer."""
 
     def publish(self, delivery: contract.Delivery) -> None: ...
 

@@ -14,9 +14,9 @@ from typing import Any
 import click
 import psycopg
 
-from ingress import enqueue
-from worker import deadletters
-from zenoti_ingest import cli, db
+from cli import exits
+from worker.operations import deadletters
+from zenoti_ingest import db, redis_clients, stream
 from zenoti_ingest.settings import Settings
 
 REASON_WIDTH = 60  # the table truncates reasons to this; --json and `show` have them whole
@@ -219,7 +219,7 @@ def show(settings: Settings, ingest_id: str, as_json: bool) -> None:
         record = deadletters.show_delivery(conn, ingest_id)
     if record is None:
         click.echo(f"No delivery {ingest_id}.", err=True)
-        sys.exit(cli.EXIT_FAILED)
+        sys.exit(exits.FAILED)
     fields = {k: jsonable(getattr(record, k)) for k in record.__slots__ if k != "body"}
     kind, shown = render_body(record.body)
     if as_json:
@@ -309,7 +309,9 @@ def send_again(
             return
         send = deadletters.replay if verb == "replay" else deadletters.reprocess
         with progress(len(ids), f"{verb.capitalize()}ing") as advance:
-            sent = send(conn, enqueue.Enqueuer(settings), ids, advance)
+            sent = send(
+                conn, stream.Producer(redis_clients.for_enqueue(settings), settings), ids, advance
+            )
     if sent:
         click.echo("\n".join(sent))
     gone = f"; {len(ids) - len(sent)} changed status meanwhile" if len(sent) < len(ids) else ""
@@ -329,7 +331,7 @@ def known_statuses(conn: psycopg.Connection, ingest_ids: Sequence[str]) -> dict[
         for ingest_id in unknown:
             click.echo(f"{ingest_id}: no such delivery", err=True)
         click.echo("Nothing changed.", err=True)
-        sys.exit(cli.EXIT_FAILED)
+        sys.exit(exits.FAILED)
     return {i: statuses[i] for i in dict.fromkeys(ingest_ids)}
 
 
@@ -353,7 +355,7 @@ def discard(settings: Settings, ingest_ids: tuple[str, ...], reason: str, dry_ru
             click.echo(f"{ingest_id}: {found}, not a dead letter", err=True)
         if wrong:
             click.echo("Nothing changed.", err=True)
-            sys.exit(cli.EXIT_FAILED)
+            sys.exit(exits.FAILED)
         for ingest_id in (i for i, found in statuses.items() if found == deadletters.DISCARDED):
             click.echo(f"{ingest_id}: already discarded", err=True)
         dead = [i for i, found in statuses.items() if found == deadletters.DEAD]

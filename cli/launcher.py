@@ -56,7 +56,7 @@ def worker_command(settings: Settings) -> list[str]:
         "-m",
         "celery",
         "--app",
-        "worker.celery_app",
+        "worker.hosting.celery_app",
         "worker",
         "--concurrency",
         str(settings.worker_concurrency),

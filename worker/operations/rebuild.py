@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql as pgsql
 
-from worker import deadletters, events, process, projection, store
+from worker.operations import deadletters
+from worker.pipeline import batch, handlers, projection, store
 from zenoti_ingest import errors, sql
 
 # Columns that say when or by which path a row was written, not what the events made of it:
@@ -87,8 +88,8 @@ def rebuild(
             schemas = _scratch_tables(conn)
             deliveries, not_projected = _project_archive(conn, batch_size, progress)
             reports = tuple(
-                _compare(conn, events.TABLES[name], schemas[name], limit)
-                for name in (tables or events.TABLES)
+                _compare(conn, handlers.TABLES[name], schemas[name], limit)
+                for name in (tables or handlers.TABLES)
             )
     finally:
         conn.isolation_level = previous
@@ -99,7 +100,7 @@ def _scratch_tables(conn: psycopg.Connection) -> dict[str, str]:
     """A temporary copy of every current-state table (the projections may write to any);
     {table: schema of the live one}."""
     schemas = {}
-    for name in events.TABLES:
+    for name in handlers.TABLES:
         [schema] = conn.execute(sql.queries["rebuild_table_schema"], {"table": name}).fetchone()
         schemas[name] = schema
         conn.execute(
@@ -126,33 +127,33 @@ def _project_archive(
     # loaded a batch at a time.
     with conn.cursor(name="rebuild_archive") as cursor:
         cursor.execute(sql.queries["select_archived"], params)
-        while batch := cursor.fetchmany(batch_size):
-            ids = [str(ingest_id) for (ingest_id,) in batch]
+        while chunk := cursor.fetchmany(batch_size):
+            ids = [str(ingest_id) for (ingest_id,) in chunk]
             items = [
-                process.prepare(d, 1)
+                batch.prepare(d, 1)
                 for d in deadletters.load_archived(conn, ids, deadletters.PROCESSED)
             ]
             not_projected += [i.delivery.ingest_id for i in items if i.rejection is not None]
             for round_ in _rounds(i for i in items if i.rejection is None):
-                for table, rows in process._newest_per_key(round_):
+                for table, rows in batch._newest_per_key(round_):
                     store.upsert(conn, table, rows)
             read += len(ids)
             progress(len(ids))
     return read, not_projected
 
 
-def _rounds(items: Iterable[process.Prepared]) -> Iterator[list[process.Prepared]]:
+def _rounds(items: Iterable[batch.Prepared]) -> Iterator[list[batch.Prepared]]:
     """Split a batch so that no key appears twice in a round, each key's events in order.
 
     Applying round after round is applying the deliveries one by one in order of receipt, the
     in-order state, whatever rows a batch collapses (an older event may carry columns a newer
     one lacks).
     """
-    rounds: list[list[process.Prepared]] = []
+    rounds: list[list[batch.Prepared]] = []
     last: dict[tuple[str, object], int] = {}
     for item in items:
         keys = [
-            (name, row[events.TABLES[name].key])
+            (name, row[handlers.TABLES[name].key])
             for name, rows in item.projected.rows.items()
             for row in rows
         ]

@@ -1,8 +1,16 @@
-"""The deliveries stream as a consumer-group reader: claim batches, recover, acknowledge."""
+"""Both ends of the deliveries stream: its keys, the entry encoding, append, read, claim, ack.
+
+The ingress appends each accepted delivery with a single XADD (`Producer`); Celery drain tasks
+claim entries in batches through a consumer group (`Consumer`), acknowledge them only after
+their rows are committed, and claim what a dead consumer held once it has been idle long
+enough. Replay and reprocess append archived deliveries through the same `Producer`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import redis
@@ -11,6 +19,116 @@ from zenoti_ingest import contract, errors, logs
 from zenoti_ingest.settings import Settings
 
 log = logs.get_logger(__name__)
+
+_INGEST_ID = b"ingest_id"
+_RECEIVED_AT = b"received_at_us"
+_PATH_HINT = b"path_hint"
+_BODY = b"body"
+_SOURCE = b"source"
+_MODE = b"mode"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """The Redis keys of one deployment, all under its prefix (ZENOTI_INGEST_REDIS_PREFIX)."""
+
+    prefix: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> Keys:
+        return cls(settings.redis_prefix)
+
+    @property
+    def deliveries(self) -> str:
+        """The stream the ingress appends deliveries to."""
+        return f"{self.prefix}:deliveries"
+
+    @property
+    def group(self) -> str:
+        """The workers' consumer group on that stream."""
+        return f"{self.prefix}:workers"
+
+    @property
+    def failing(self) -> str:
+        """A hash: entry id → when a transient error first stopped its batch (epoch seconds)."""
+        return f"{self.prefix}:failing"
+
+    @property
+    def counters(self) -> str:
+        """A hash of counters the ingress keeps (pings, unauthenticated requests)."""
+        return f"{self.prefix}:counters"
+
+
+def encode(delivery: contract.Delivery) -> dict[bytes, bytes | str | int]:
+    """A delivery as a stream entry's fields (XADD)."""
+    fields: dict[bytes, bytes | str | int] = {
+        _INGEST_ID: delivery.ingest_id,
+        _RECEIVED_AT: delivery.received_at_us,
+        _PATH_HINT: delivery.path_hint,
+        _BODY: delivery.body,
+    }
+    if delivery.source:
+        fields[_SOURCE] = delivery.source
+    if delivery.mode:
+        fields[_MODE] = delivery.mode
+    return fields
+
+
+def decode(fields: Mapping[bytes, bytes]) -> contract.Delivery:
+    """A stream entry read back with a bytes (non-decoding) Redis client."""
+    return contract.Delivery(
+        ingest_id=fields[_INGEST_ID].decode(),
+        received_at_us=int(fields[_RECEIVED_AT]),
+        path_hint=fields.get(_PATH_HINT, b"").decode(),
+        body=fields[_BODY],
+        source=fields.get(_SOURCE, b"").decode(),
+        mode=fields.get(_MODE, b"").decode(),
+    )
+
+
+class Producer:
+    """The ingress's end (and replay's): one XADD per delivery; one per process."""
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        keys = Keys.of(settings)
+        self._redis = client
+        self._stream, self._counters = keys.deliveries, keys.counters
+        self._wait_replicas = settings.wait_replicas
+        self._wait_timeout_ms = settings.wait_timeout_ms
+
+    def publish(self, delivery: contract.Delivery) -> None:
+        """Append the delivery; return only once Redis has it (then the caller may answer 202).
+
+        With ZENOTI_INGEST_WAIT_REPLICAS set, also wait (one round trip, pipelined) until that
+        many replicas have it; fewer in time → EnqueueFailed, and Zenoti retries (the copy
+        already written is then a duplicate, which the worker recognizes).
+        """
+        try:
+            if not self._wait_replicas:
+                self._redis.xadd(self._stream, encode(delivery))
+                return
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.xadd(self._stream, encode(delivery))
+            pipe.wait(self._wait_replicas, self._wait_timeout_ms)
+            _, replicas = pipe.execute()
+        except redis.RedisError as exc:  # down, timed out, OOM under noeviction, read-only
+            raise errors.EnqueueFailed(f"redis: {type(exc).__name__}") from exc
+        if replicas < self._wait_replicas:
+            raise errors.EnqueueFailed(
+                f"redis: {replicas} of {self._wait_replicas} replicas acknowledged in time"
+            )
+
+    def count(self, counter: str) -> None:
+        """Add one to a shared counter (pings, unauthenticated); best effort, never raises."""
+        with contextlib.suppress(redis.RedisError):
+            self._redis.hincrby(self._counters, counter, 1)
+
+    def ready(self) -> bool:
+        """Does the broker answer right now?"""
+        try:
+            return bool(self._redis.ping())
+        except redis.RedisError:
+            return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,14 +150,14 @@ class Entry:
     failing_since: float | None = None
 
 
-class DeliveryStream:
+class Consumer:
+    """The worker's end: claim batches through the consumer group, recover, acknowledge."""
+
     def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        keys = Keys.of(settings)
         self._redis = client
-        self._key = settings.stream_key
-        self._group = settings.consumer_group
+        self._key, self._group, self._failing = keys.deliveries, keys.group, keys.failing
         self._claim_idle_ms = int(settings.claim_idle_seconds * 1000)
-        # entry id → when a transient error first stopped its batch (epoch seconds)
-        self._failing = f"{settings.redis_prefix}:failing"
 
     def ensure_group(self) -> None:
         """Create the stream and its consumer group if missing (from the first entry on)."""
@@ -176,7 +294,7 @@ def _entry(
     delivery = None
     if fields:
         try:
-            delivery = contract.Delivery.from_fields(fields)
+            delivery = decode(fields)
         except (KeyError, ValueError, UnicodeDecodeError):
             log.error("stream_entry_malformed", entry_id=entry_id.decode())
     return Entry(entry_id, delivery, times_delivered, failing_since)

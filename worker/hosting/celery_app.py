@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from celery import Celery
 
+from worker.hosting import supervisor
 from zenoti_ingest import logs
 from zenoti_ingest import settings as settings_module
 
 settings = settings_module.get_settings()
 logs.configure(settings)
 
-app = Celery("zenoti_ingest", broker=settings.redis_url, include=["worker.tasks"])
+app = Celery("zenoti_ingest", broker=settings.redis_url, include=["worker.hosting.tasks"])
 app.conf.update(
     # A token is acknowledged after its round, and requeued if its process dies mid-round.
     # Losing one anyway is harmless: the worker starts a new one when its lease expires.
@@ -37,12 +38,4 @@ app.conf.update(
     worker_redirect_stdouts=False,  # our logs are structured lines on stderr already
     worker_send_task_events=False,
 )
-
-
-def _add_supervisor() -> None:
-    from worker import supervisor
-
-    app.steps["consumer"].add(supervisor.DrainSupervisor)
-
-
-_add_supervisor()
+app.steps["consumer"].add(supervisor.DrainSupervisor)

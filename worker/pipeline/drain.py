@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import psycopg_pool
 import redis
 
-from worker import process, stream
-from zenoti_ingest import db, errors, logs
+from worker.pipeline import batch
+from zenoti_ingest import db, errors, logs, stream
 from zenoti_ingest.settings import Settings
 
 log = logs.get_logger(__name__)
@@ -29,7 +29,7 @@ class Drainer:
         self, settings: Settings, client: redis.Redis, pool: psycopg_pool.ConnectionPool
     ) -> None:
         self.settings = settings
-        self.stream = stream.DeliveryStream(client, settings)
+        self.stream = stream.Consumer(client, settings)
         self.pool = pool
 
     def round(self, consumer: str, still_owner: Callable[[], bool]) -> RoundResult:
@@ -67,13 +67,13 @@ class Drainer:
             self._settle(self.stream.take(consumer, [suspect]), result)
 
     def _settle(self, entries: list[stream.Entry], result: RoundResult) -> None:
-        """Write entries in one batch (bad ones set aside by process.write), then acknowledge."""
+        """Write entries in one batch (bad ones set aside by batch.write), then acknowledge."""
         if not entries:
             return
         items = [self._prepare(e) for e in entries if e.delivery is not None]
         if items:
             try:
-                process.write(self.pool, items)
+                batch.write(self.pool, items)
             except errors.TransientError:
                 self.stream.mark_failing(entries)
                 raise
@@ -81,21 +81,21 @@ class Drainer:
         self.stream.ack(entries)  # unreadable entries (deleted, not ours) are dropped too
         result.deliveries += len(entries)
 
-    def _prepare(self, entry: stream.Entry) -> process.Prepared:
+    def _prepare(self, entry: stream.Entry) -> batch.Prepared:
         retrying_for = time.time() - entry.failing_since if entry.failing_since else 0
         if retrying_for > self.settings.retry_for_seconds:
-            return process.reject(
-                process.prepare(entry.delivery, entry.times_delivered),
+            return batch.reject(
+                batch.prepare(entry.delivery, entry.times_delivered),
                 errors.RetriesExhausted(
                     f"its batch kept failing with transient errors for {retrying_for:.0f} s "
                     f"(ZENOTI_INGEST_RETRY_FOR_SECONDS is {self.settings.retry_for_seconds:g})"
                 ),
             )
         if entry.times_delivered <= self.settings.max_deliveries:
-            return process.prepare(entry.delivery, entry.times_delivered)
+            return batch.prepare(entry.delivery, entry.times_delivered)
         # Not even parsed: parsing may be what crashed the worker each time.
-        return process.reject(
-            process.unparsed(entry.delivery, entry.times_delivered),
+        return batch.reject(
+            batch.unparsed(entry.delivery, entry.times_delivered),
             errors.RetriesExhausted(
                 f"handed to a worker {entry.times_delivered} times without being settled "
                 "(it crashed or stalled the worker each time)"

@@ -7,7 +7,8 @@ import sys
 
 import click
 
-from zenoti_ingest import launcher, migrate
+from cli import launcher
+from zenoti_ingest import migrate
 from zenoti_ingest.settings import Settings
 
 

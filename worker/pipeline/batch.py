@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 import psycopg_pool
 
-from worker import envelope, events, projection, store
+from worker.pipeline import envelope, handlers, projection, store
 from zenoti_ingest import contract, db, errors, logs
 
 log = logs.get_logger(__name__)
@@ -111,7 +111,7 @@ def _prepare(item: Prepared) -> Prepared:
         event.event_type, event.event_timestamp, item.received_at, delivery.ingest_id
     )
     try:
-        projected = events.project(event, applied)
+        projected = handlers.project(event, applied)
     except errors.DeliveryRejected as exc:
         return dataclasses.replace(item, event=event, rejection=exc)
     return dataclasses.replace(item, event=event, projected=projected)
@@ -208,7 +208,7 @@ def _newest_per_key(items: Iterable[Prepared]) -> list[tuple[projection.Table, l
     groups: dict[tuple[str, tuple[str, ...]], dict[Any, dict]] = {}
     for item in items:
         for name, rows in item.projected.rows.items():
-            table = events.TABLES[name]
+            table = handlers.TABLES[name]
             for row in rows:
                 row = {**row, "version": table.version(row)}
                 kept = groups.setdefault((name, tuple(row)), {})
@@ -216,7 +216,8 @@ def _newest_per_key(items: Iterable[Prepared]) -> list[tuple[projection.Table, l
                 if key not in kept or row["version"] > kept[key]["version"]:
                     kept[key] = row
     return [
-        (events.TABLES[name], [kept[k] for k in sorted(kept)]) for (name, _), kept in groups.items()
+        (handlers.TABLES[name], [kept[k] for k in sorted(kept)])
+        for (name, _), kept in groups.items()
     ]
 
 

@@ -7,16 +7,19 @@ process) gets a new token on this worker's own queue.
 
 from __future__ import annotations
 
+import celery
 import redis
 from celery import bootsteps
+from celery.utils import worker_direct
 
-from worker import leases, resources, stream
-from zenoti_ingest import errors, logs
+from worker.hosting import leases, process_resources
+from zenoti_ingest import contract, errors, logs, redis_clients, stream
 from zenoti_ingest import settings as settings_module
 
 log = logs.get_logger(__name__)
 
 SUPERVISE_INTERVAL_SECONDS = 1.0
+SUPERVISOR_TIMEOUT_SECONDS = 5.0  # it runs on the consumer's timer: never block it long
 
 
 class DrainSupervisor(bootsteps.StartStopStep):
@@ -27,13 +30,12 @@ class DrainSupervisor(bootsteps.StartStopStep):
         self.tref = None
 
     def start(self, c) -> None:
+        self.app = c.app
         settings = settings_module.get_settings()
-        client = redis.Redis.from_url(
-            settings.redis_url, socket_timeout=5, socket_connect_timeout=5
-        )
-        self.stream = stream.DeliveryStream(client, settings)
+        client = redis_clients.for_worker(settings, timeout_seconds=SUPERVISOR_TIMEOUT_SECONDS)
+        self.stream = stream.Consumer(client, settings)
         self.leases = leases.Leases(
-            client, settings.redis_prefix, resources.lease_ttl_seconds(settings)
+            client, settings.redis_prefix, process_resources.lease_ttl_seconds(settings)
         )
         self.hostname = c.hostname
         self.slots = c.controller.concurrency
@@ -41,7 +43,7 @@ class DrainSupervisor(bootsteps.StartStopStep):
             "drain_supervisor_started",
             hostname=self.hostname,
             slots=self.slots,
-            stream=settings.stream_key,
+            stream=stream.Keys.of(settings).deliveries,
         )
         try:  # a restarted worker takes its slots (and their pending entries) back at once
             for slot in range(self.slots):
@@ -52,14 +54,12 @@ class DrainSupervisor(bootsteps.StartStopStep):
         self.tref = c.timer.call_repeatedly(SUPERVISE_INTERVAL_SECONDS, self.top_up, priority=10)
 
     def top_up(self) -> None:
-        from worker import tasks  # imported late: tasks imports the app that imports this
-
         try:
             self.stream.ensure_group()
             for slot in range(self.slots):
                 token = self.leases.claim(self.hostname, slot)
                 if token is not None:
-                    tasks.schedule(self.hostname, slot, token)
+                    schedule(self.app, self.hostname, slot, token)
                     log.info("drain_slot_started", slot=slot)
         except (redis.RedisError, errors.TransientError) as exc:
             log.warning("drain_supervisor_waiting", reason=str(exc)[:120])
@@ -68,3 +68,9 @@ class DrainSupervisor(bootsteps.StartStopStep):
         if self.tref is not None:
             self.tref.cancel()
             self.tref = None
+
+
+def schedule(app: celery.Celery, hostname: str, slot: int, token: str) -> None:
+    """Queue a drain token on the worker's own queue: a slot belongs to one worker. Sent by
+    name, so that hosting the task and scheduling it don't import each other."""
+    app.send_task(contract.DRAIN_TASK, args=(hostname, slot, token), queue=worker_direct(hostname))

@@ -1,0 +1,1 @@
+"""Operator back-ends the CLI calls: dead letters (list, replay, discard), reprocess, rebuild."""

@@ -1,0 +1,1 @@
+"""The pipeline of one delivery: drain, envelope, handlers, batch write, store."""
