@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -14,9 +15,19 @@ from zenoti_ingest import settings as settings_module
 class Group(click.Group):
     """Turns our typed errors into one clear line and a named exit code."""
 
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            exc.exit_code = exits.USAGE
+            raise
+
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a subcommand's options, parsed in here
+            exc.exit_code = exits.USAGE
+            raise
         except errors.ConfigError as exc:
             click.echo(f"zenoti-ingest: configuration error: {exc}", err=True)
             sys.exit(exits.CONFIG)
