@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench schema clean
 
 run: $(VENV)/.run
 	$(BIN)/zenoti-ingest run
@@ -20,6 +20,11 @@ lint: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/bench.py
+
+# Rewrite zenoti_ingest/sql/schema.sql after adding a migration (tests/integration/test_migrations.py
+# fails until it matches): migrates a scratch database on DATABASE_URL's server, or an embedded one.
+schema: $(VENV)/.run
+	$(BIN)/python -m zenoti_ingest.migrate --write-schema
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else \
