@@ -5,13 +5,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench schema clean
+.PHONY: run demo test lint bench schema clean
 
 run: $(VENV)/.run
 	$(BIN)/zenoti-ingest run
 
+# Post one sample of every event type to the pipeline `make run` started, and wait for them.
+demo: $(VENV)/.run
+	$(BIN)/zenoti-ingest demo
+
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
 lint: $(VENV)/.dev

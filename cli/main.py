@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from cli import archive, dlq, exits, run
+from cli import archive, dlq, exits, run, run_state, tools
 from zenoti_ingest import errors, logs
 from zenoti_ingest import settings as settings_module
 
@@ -31,6 +31,9 @@ class Group(click.Group):
         except errors.ConfigError as exc:
             click.echo(f"zenoti-ingest: configuration error: {exc}", err=True)
             sys.exit(exits.CONFIG)
+        except run_state.AlreadyRunning as exc:
+            click.echo(f"zenoti-ingest: {exc}", err=True)
+            sys.exit(exits.FAILED)
         except (errors.ServiceUnavailable, errors.TransientError) as exc:
             click.echo(f"zenoti-ingest: {exc}", err=True)
             sys.exit(exits.UNAVAILABLE)
@@ -45,6 +48,14 @@ def main(ctx: click.Context) -> None:
         ctx.obj if isinstance(ctx.obj, settings_module.Settings) else settings_module.get_settings()
     )
     logs.configure(settings)
+    if ctx.invoked_subcommand != "run":
+        settings, running = run_state.adopt(settings)
+        if running is not None:
+            click.echo(
+                f"zenoti-ingest: using the servers of the `run` in {settings.data_dir}/"
+                f" (pid {running.pid})",
+                err=True,
+            )
     ctx.obj = settings
 
 
@@ -55,3 +66,6 @@ main.add_command(run.run)
 main.add_command(dlq.dlq)
 main.add_command(archive.reprocess)
 main.add_command(archive.rebuild_command)
+main.add_command(tools.psql)
+main.add_command(tools.redis_cli)
+main.add_command(tools.demo)

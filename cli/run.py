@@ -8,6 +8,7 @@ import sys
 import click
 
 from cli import launcher
+from ingress import app as ingress_app
 from zenoti_ingest import migrate
 from zenoti_ingest.settings import Settings
 
@@ -16,6 +17,8 @@ from zenoti_ingest.settings import Settings
 @click.pass_obj
 def serve(settings: Settings) -> None:
     """Run the ingress (granian, WSGI) on $PORT."""
+    ingress_app.check_settings(settings)  # here, one line; in granian's workers, a traceback each
+    launcher.check_port_free(settings)
     command = launcher.serve_command(settings)
     os.execv(command[0], command)
 
@@ -41,10 +44,12 @@ def migrate_command(settings: Settings) -> None:
 
 
 @click.command()
+@click.option("--verbose", is_flag=True, help="Celery's and granian's own lines at info too.")
 @click.pass_obj
-def run(settings: Settings) -> None:
+def run(settings: Settings, verbose: bool) -> None:
     """Everything on one machine: services (embedded if none answer), schema, ingress, worker.
 
-    Ctrl-C or SIGTERM stops it all.
+    One per data folder (ZENOTI_INGEST_DATA_DIR). Ctrl-C or SIGTERM stops it all; a second
+    Ctrl-C stops it at once.
     """
-    sys.exit(launcher.run(settings))
+    sys.exit(launcher.run(settings, verbose=verbose))

@@ -63,11 +63,43 @@ def transaction(pool: psycopg_pool.ConnectionPool) -> Iterator[psycopg.Connectio
 
 
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
-    """A single connection, for the CLI and migrations; unreachable → TransientError."""
+    """A single connection, for the CLI and migrations; failures say which kind they are."""
     try:
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=5)
     except psycopg.OperationalError as exc:
-        raise errors.TransientError(f"postgres unreachable at {redact(url)}") from exc
+        raise connect_failure(url, exc) from exc
+
+
+# What a refused connection says, by libpq's and the server's own words (SQLSTATE is not
+# always set on a failed connection).
+_DATABASE_MISSING = ("does not exist",)  # FATAL: database "x" does not exist (3D000)
+_REFUSED = (
+    "password authentication failed",
+    "role ",  # role "x" does not exist; role "x" is not permitted to log in
+    "no pg_hba.conf entry",
+    "permission denied",
+    "authentication failed",
+    "password supplied",
+    "requires a password",
+)
+
+
+def connect_failure(url: str, exc: psycopg.OperationalError) -> errors.ZenotiIngestError:
+    """A failed connection as the error a person can act on: the database is missing, the
+    server refused our role, or nothing answered. Never the server's full text (it can name
+    users or hosts we would rather keep out of logs)."""
+    text = str(exc)
+    where = redact(url)
+    if any(phrase in text for phrase in _REFUSED):
+        return errors.ServiceRefused(
+            f"postgres at {where} refused the connection (role or password: check DATABASE_URL)"
+        )
+    if "database" in text and any(phrase in text for phrase in _DATABASE_MISSING):
+        return errors.DatabaseMissing(
+            f"the database at {where} does not exist: run `zenoti-ingest migrate` (it creates"
+            " it) or check DATABASE_URL"
+        )
+    return errors.TransientError(f"postgres unreachable at {where}")
 
 
 def redact(url: str) -> str:

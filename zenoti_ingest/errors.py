@@ -15,6 +15,14 @@ class ServiceUnavailable(ZenotiIngestError):
     """A service could neither be reached nor started (Redis, Postgres)."""
 
 
+class ServiceRefused(ServiceUnavailable):
+    """A service answered and refused us (a role or password it does not accept)."""
+
+
+class DatabaseMissing(ServiceUnavailable):
+    """Postgres answered, but the configured database does not exist (not migrated yet)."""
+
+
 class TransientError(ZenotiIngestError):
     """Worth retrying: a service unreachable, a deadlock, a serialization failure."""
 

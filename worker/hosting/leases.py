@@ -16,10 +16,18 @@ import redis
 _SCRIPTS = pathlib.Path(__file__).parent
 
 
+def live_slots(client: redis.Redis, prefix: str) -> int:
+    """How many drain slots some worker holds right now (its supervisor has started)."""
+    return sum(1 for _ in client.scan_iter(match=f"{prefix}:{KEY_PART}:*", count=100))
+
+
+KEY_PART = "drain-slot"
+
+
 class Leases:
     def __init__(self, client: redis.Redis, prefix: str, ttl_seconds: float) -> None:
         self._redis = client
-        self._prefix = f"{prefix}:drain-slot"
+        self._prefix = f"{prefix}:{KEY_PART}"
         self._ttl_ms = int(ttl_seconds * 1000)
         self._cas = client.register_script((_SCRIPTS / "lease_hand_over.lua").read_text())
         self._renew = client.register_script((_SCRIPTS / "lease_renew.lua").read_text())
