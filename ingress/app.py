@@ -23,7 +23,7 @@ def create_app(settings: Settings) -> WsgiApp:
     """The ingress WSGI app; holds one Redis connection pool for the process."""
     enqueuer = stream.Producer(redis_clients.for_enqueue(settings), settings)
     verifiers = auth.verifiers(settings)
-    _check_authentication(settings, verifiers)
+    _warn_if_unauthenticated(_unauthenticated(settings, verifiers))
     prefix = WEBHOOK_PATH + "/"
 
     def app(environ: dict[str, Any], start_response: responses.StartResponse) -> Iterable[bytes]:
@@ -64,17 +64,29 @@ def split_webhook_path(rest: str) -> tuple[str, str]:
     return "", rest
 
 
-def _check_authentication(settings: Settings, verifiers: dict[str, auth.Verifier | None]) -> None:
-    """No secret for a source: fatal with ZENOTI_INGEST_REQUIRE_SIGNATURE=1, else said loudly."""
+def check_settings(settings: Settings) -> None:
+    """The ConfigError create_app would raise (a malformed secret; a source without one under
+    ZENOTI_INGEST_REQUIRE_SIGNATURE), raised here: `serve` calls this before it hands over to
+    granian, whose worker processes would print a traceback each and be respawned."""
+    _unauthenticated(settings, auth.verifiers(settings))
+
+
+def _unauthenticated(settings: Settings, verifiers: dict[str, auth.Verifier | None]) -> list[str]:
+    """The sources without a secret: fatal with ZENOTI_INGEST_REQUIRE_SIGNATURE=1."""
     open_sources = [source or "(default)" for source, v in verifiers.items() if v is None]
-    if not open_sources:
-        return
-    if settings.require_signature:
+    if open_sources and settings.require_signature:
         raise errors.ConfigError(
             "ZENOTI_INGEST_REQUIRE_SIGNATURE is set but these sources have no secret: "
             f"{', '.join(open_sources)} (set ZENOTI_INGEST_WEBHOOK_SECRETS, or "
             "ZENOTI_INGEST_SOURCE_<NAME>_WEBHOOK_SECRETS)"
         )
+    return open_sources
+
+
+def _warn_if_unauthenticated(open_sources: list[str]) -> None:
+    """Without a secret the ingress runs (local use), and says so loudly."""
+    if not open_sources:
+        return
     log.warning(
         "deliveries_not_authenticated",
         sources=open_sources,

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import standardwebhooks
 
 from zenoti_ingest import errors
+from zenoti_ingest import settings as settings_module
 from zenoti_ingest.settings import Settings
 
 _PREFIX = re.compile(r"^\s*[A-Za-z0-9-]+\s*=\s*")  # "sha256=", "v1 = ", ...
@@ -73,18 +74,34 @@ class StandardWebhooks:
     """The Standard Webhooks scheme (webhook-id, webhook-timestamp, webhook-signature), checked
     by the `standardwebhooks` library with its 5-minute timestamp tolerance."""
 
-    secrets: tuple[str, ...]
+    hooks: tuple[standardwebhooks.Webhook, ...]
+
+    @classmethod
+    def from_secrets(cls, secrets: tuple[str, ...], variable: str) -> StandardWebhooks:
+        """Each secret decoded now: a malformed one stops the start (ConfigError naming the
+        variable and the secret's position, never its value) instead of failing every request."""
+        hooks = []
+        for position, secret in enumerate(secrets, 1):
+            try:
+                hooks.append(standardwebhooks.Webhook(secret))
+            except Exception:  # not base64, not ASCII, empty: the library's message says which
+                raise errors.ConfigError(
+                    f"{variable}: secret {position} of {len(secrets)} is not a Standard Webhooks"
+                    " secret (whsec_ followed by base64), as ZENOTI_INGEST_SIGNATURE_SCHEME="
+                    "standard-webhooks needs"
+                ) from None  # the library's error, kept out: it could quote the value one day
+        return cls(tuple(hooks))
 
     def verify(self, body: bytes, environ: Mapping[str, Any]) -> bool:
         headers = {
             name: environ.get(environ_key(name), "")
             for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
         }
-        for secret in self.secrets:
+        for hook in self.hooks:
             try:
-                standardwebhooks.Webhook(secret).verify(body, headers, json_parse=False)
+                hook.verify(body, headers, json_parse=False)
                 return True
-            except Exception:  # malformed headers, bad UTF-8, a bad secret: all mean "no"
+            except Exception:  # malformed headers, bad UTF-8, a wrong signature: all mean "no"
                 continue
         return False
 
@@ -96,7 +113,7 @@ def verifiers(settings: Settings) -> dict[str, Verifier | None]:
         if not secrets:
             table[source] = None
         elif settings.signature_scheme == "standard-webhooks":
-            table[source] = StandardWebhooks(tuple(secrets))
+            table[source] = StandardWebhooks.from_secrets(tuple(secrets), _variable(source))
         else:
             if settings.signature_algorithm not in hashlib.algorithms_guaranteed:
                 raise errors.ConfigError(
@@ -109,3 +126,10 @@ def verifiers(settings: Settings) -> dict[str, Verifier | None]:
                 settings.signature_algorithm,
             )
     return table
+
+
+def _variable(source: str) -> str:
+    """The variable that holds a source's secrets ("" is the default source)."""
+    if source:
+        return settings_module.source_secrets_variable(source)
+    return settings_module.PREFIX + "WEBHOOK_SECRETS"

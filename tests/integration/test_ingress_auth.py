@@ -5,6 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
+import socket
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -179,3 +183,79 @@ def test_require_signature_makes_a_missing_secret_fatal(redis_url):
             ZENOTI_INGEST_WEBHOOK_SECRETS="main",
             ZENOTI_INGEST_SOURCES="east",
         )
+
+
+GOOD_WHSEC = "whsec_" + base64.b64encode(b"0123456789abcdef").decode()
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    ["whsec_not base64!", "whsec_", "whsec_clé-secrète", "not-base64"],
+    ids=["not-base64", "empty", "not-ascii", "no-prefix-not-base64"],
+)
+@pytest.mark.parametrize(
+    ("env", "variable", "position"),
+    [
+        ({"ZENOTI_INGEST_WEBHOOK_SECRETS": "{bad}"}, "ZENOTI_INGEST_WEBHOOK_SECRETS", "1 of 1"),
+        (
+            {
+                "ZENOTI_INGEST_WEBHOOK_SECRETS": GOOD_WHSEC,
+                "ZENOTI_INGEST_SOURCES": "east-1",
+                "ZENOTI_INGEST_SOURCE_EAST_1_WEBHOOK_SECRETS": f"{GOOD_WHSEC},{{bad}}",
+            },
+            "ZENOTI_INGEST_SOURCE_EAST_1_WEBHOOK_SECRETS",
+            "2 of 2",
+        ),
+    ],
+    ids=["default-source", "named-source"],
+)
+def test_a_malformed_standard_webhooks_secret_stops_the_start(
+    redis_url, malformed, env, variable, position
+):
+    """A secret the standardwebhooks library can't decode is a ConfigError when the app is
+    built (not a 401 for every request), naming the variable and which secret, never the
+    secret itself."""
+    env = {name: value.replace("{bad}", malformed) for name, value in env.items()}
+    with pytest.raises(errors.ConfigError) as raised:
+        make_app(redis_url, ZENOTI_INGEST_SIGNATURE_SCHEME="standard-webhooks", **env)
+    message = str(raised.value)
+    assert message == (
+        f"{variable}: secret {position} is not a Standard Webhooks secret (whsec_ followed by "
+        "base64), as ZENOTI_INGEST_SIGNATURE_SCHEME=standard-webhooks needs"
+    )
+    secret_text = malformed.removeprefix("whsec_")  # "" for the empty secret
+    assert not secret_text or secret_text not in message
+    assert GOOD_WHSEC.removeprefix("whsec_") not in message
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+def test_serve_with_a_malformed_secret_exits_with_one_configuration_line(tmp_path):
+    """`zenoti-ingest serve` checks the secrets before handing over to granian: exit 2 and one
+    line naming the variable, without the secret, instead of a traceback per granian worker."""
+    secret = "whsec_hunter22 xyzzy"  # 13 base64 characters: no byte string has that length
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        free_port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZENOTI_INGEST_")}
+    env.update(
+        ZENOTI_INGEST_SIGNATURE_SCHEME="standard-webhooks",
+        ZENOTI_INGEST_WEBHOOK_SECRETS=secret,
+        ZENOTI_INGEST_DATA_DIR=str(tmp_path),
+        PORT=str(free_port),  # were the check missing, granian would start there
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr  # exits.CONFIG
+    assert done.stderr.splitlines() == [
+        "zenoti-ingest: configuration error: ZENOTI_INGEST_WEBHOOK_SECRETS: secret 1 of 1 is "
+        "not a Standard Webhooks secret (whsec_ followed by base64), as "
+        "ZENOTI_INGEST_SIGNATURE_SCHEME=standard-webhooks needs"
+    ]
+    assert "hunter22" not in done.stdout + done.stderr
+    assert "xyzzy" not in done.stdout + done.stderr
