@@ -11,9 +11,9 @@ import pytest
 import redis
 
 from cli import dlq, exits
-from tests.fixtures import samples
+from tests.fixtures import draining, samples
 from tests.fixtures.database import delivery, fetch, write
-from worker.pipeline import batch, drain, handlers
+from worker.pipeline import batch, handlers
 from zenoti_ingest import contract, errors, stream
 
 DAY_1 = 1_704_067_200_000_000  # 2024-01-01T00:00:00Z, in microseconds
@@ -34,34 +34,18 @@ def make_dead(pool, d: contract.Delivery, attempts: int = 11) -> contract.Delive
     return d
 
 
-@dataclasses.dataclass
-class Drained:
-    deliveries: int = 0
-    failed_rounds: int = 0
-
-
 @pytest.fixture
 def drain_stream(settings, pool):
     """Drain everything on the stream with the worker's own drainer; a round that fails is
     tried again, as the drain task does (its entries stay pending and come back)."""
-    client = redis.Redis.from_url(settings.redis_url)
     fast = dataclasses.replace(settings, drain_round_seconds=0.2, read_block_ms=20)
-    drainer = drain.Drainer(fast, client, pool)
 
-    def run() -> Drained:
-        drainer.stream.ensure_group()
-        drained = Drained()
-        for _ in range(50):
-            if not client.xlen(stream.Keys.of(settings).deliveries):
-                return drained
-            try:
-                drained.deliveries += drainer.round("test:0", lambda: True).deliveries
-            except Exception:
-                drained.failed_rounds += 1
-        pytest.fail("the stream did not drain")
+    def run() -> draining.Drained:
+        drained = draining.until_empty(fast, pool)
+        assert drained.empty, "the stream did not drain"
+        return drained
 
-    yield run
-    client.close()
+    return run
 
 
 @pytest.fixture
@@ -269,14 +253,16 @@ def test_two_replays_of_one_dead_letter_in_one_batch_settle_in_one_round(
     """The two stream entries of a dead letter replayed twice land in one batch cleanly."""
     invoke("dlq", "replay", letters["retries_exhausted"])
     invoke("dlq", "replay", letters["retries_exhausted"])
-    assert drain_stream() == Drained(deliveries=2, failed_rounds=0)
+    drained = drain_stream()
+    assert (drained.deliveries, drained.errors) == (2, [])
 
 
 def test_replay_of_something_still_broken_stays_dead(invoke, letters, settings, drain_stream):
     """--all replays everything; what still fails is dead again with its attempts added."""
-    invoke("dlq", "replay", code=2)  # neither ids, filters nor --all
+    invoke("dlq", "replay", code=exits.USAGE)  # neither ids, filters nor --all
     assert len(invoke("dlq", "replay", "--all").stdout.split()) == 4
-    assert drain_stream() == Drained(deliveries=4, failed_rounds=0)
+    drained = drain_stream()
+    assert (drained.deliveries, drained.errors) == (4, [])
     assert fetch(
         settings.database_url, "SELECT failure_class, attempts FROM dead_letters ORDER BY 1"
     ) == [("parse", 2), ("schema", 2), ("unknown_event_type", 2)]
@@ -287,13 +273,13 @@ def test_replay_refuses_unknown_ids(invoke, letters, settings):
     result = invoke("dlq", "replay", letters["parse"], str(uuid.uuid4()), code=exits.FAILED)
     assert "no such delivery" in result.stderr
     assert redis.Redis.from_url(settings.redis_url).xlen(stream.Keys.of(settings).deliveries) == 0
-    invoke("dlq", "replay", "not-a-uuid", code=2)
+    invoke("dlq", "replay", "not-a-uuid", code=exits.USAGE)
 
 
 def test_discard_keeps_the_row_with_its_reason(invoke, letters, settings):
     """Discarded: out of the list, still in webhook_events with body and reason; not replayed."""
     ingest_id = letters["parse"]
-    invoke("dlq", "discard", ingest_id, code=2)  # --reason is required
+    invoke("dlq", "discard", ingest_id, code=exits.USAGE)  # --reason is required
     assert invoke(
         "dlq", "discard", ingest_id, "--reason", "test data", "--dry-run"
     ).stdout.split() == [ingest_id]
@@ -327,7 +313,7 @@ def test_reprocess_projects_archived_deliveries_again(
         d = delivery(started("zen-9"))
         assert write(pool, d) == {d.ingest_id: "processed"}
     assert fetch(settings.database_url, "SELECT count(*) FROM appointments") == [(0,)]
-    invoke("reprocess", code=2)  # neither ids, filters nor --all
+    invoke("reprocess", code=exits.USAGE)  # neither ids, filters nor --all
     dry = invoke("reprocess", "--event-type", "Appointment.Started", "--dry-run")
     assert dry.stdout.split() == [d.ingest_id]
     assert redis.Redis.from_url(settings.redis_url).xlen(stream.Keys.of(settings).deliveries) == 0
