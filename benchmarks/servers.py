@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import procs
 
-from zenoti_ingest import launcher
+from cli import launcher
 from zenoti_ingest.settings import Settings
 
 HOST = "127.0.0.1"
@@ -36,20 +36,8 @@ class Server:
 
 def ours_env(redis_url: str, database_url: str, port: int = OURS.port) -> dict[str, str]:
     """The environment `zenoti-ingest serve` and `worker` read their Settings from."""
-    prefix = "ZENOTI_INGEST_"
-    return procs.env(
-        **{
-            "REDIS_URL": redis_url,
-            "DATABASE_URL": database_url,
-            "PORT": str(port),
-            prefix + "HOST": HOST,
-            prefix + "REDIS_PREFIX": OURS.redis_prefix,
-            prefix + "WORKER_NAME": OURS.worker_name,
-            prefix + "INGRESS_WORKERS": str(OURS.ingress_workers),
-            prefix + "WORKER_CONCURRENCY": str(OURS.worker_concurrency),
-            prefix + "LOG_FORMAT": OURS.log_format,
-        }
-    )
+    ours = OURS.replace(redis_url=redis_url, database_url=database_url, port=port, host=HOST)
+    return procs.env(**ours.to_env())
 
 
 def baseline_env(redis_url: str, database_url: str = "") -> dict[str, str]:

@@ -22,6 +22,7 @@ import click
 import redis
 
 from cli import process_group, run_state
+from ingress import app as ingress_app
 from worker.hosting import leases
 from zenoti_ingest import errors, logs, migrate, redis_clients, services
 from zenoti_ingest.settings import Settings
@@ -118,6 +119,7 @@ def run(settings: Settings, verbose: bool = False) -> int:
     )
     try:
         run_state.write(settings.data_dir, state)
+        ingress_app.check_settings(settings)
         check_port_free(settings)
         redis_service = services.ensure_redis(settings.redis_url, settings.data_dir)
         postgres_service = services.ensure_postgres(settings.database_url, settings.data_dir)

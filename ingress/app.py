@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ingress import auth, handlers, responses
-from zenoti_ingest import contract, errors, logs, redis_clients, stream
+from zenoti_ingest import contract, errors, logs, metrics, redis_clients, stream
 from zenoti_ingest import settings as settings_module
 from zenoti_ingest.settings import Settings
 
@@ -21,7 +21,11 @@ WsgiApp = Callable[[dict[str, Any], responses.StartResponse], Iterable[bytes]]
 
 def create_app(settings: Settings) -> WsgiApp:
     """The ingress WSGI app; holds one Redis connection pool for the process."""
-    enqueuer = stream.Producer(redis_clients.for_enqueue(settings), settings)
+    client = redis_clients.for_enqueue(settings)
+    enqueuer = stream.Producer(client, settings)
+    recorder = metrics.Recorder(client, settings.redis_prefix, enabled=settings.metrics)
+    if settings.metrics:
+        recorder.flush_in_background()
     verifiers = auth.verifiers(settings)
     _warn_if_unauthenticated(_unauthenticated(settings, verifiers))
     prefix = WEBHOOK_PATH + "/"
@@ -32,14 +36,17 @@ def create_app(settings: Settings) -> WsgiApp:
         if path == WEBHOOK_PATH or path.startswith(prefix):
             source, hint = split_webhook_path(path[len(prefix) :])
             if source not in verifiers or (hint and not contract.EVENT_TYPE.fullmatch(hint)):
+                recorder.inc(metrics.REQUESTS, "", "not_found")  # never an unknown label
                 return responses.not_found(start_response)
             if method not in WEBHOOK_METHODS:
+                recorder.inc(metrics.REQUESTS, source, "method_not_allowed")
                 return responses.method_not_allowed(start_response, WEBHOOK_METHODS)
             return handlers.receive(
                 environ,
                 start_response,
                 settings,
                 enqueuer,
+                recorder,
                 handlers.Route(source, hint, verifiers[source]),
             )
         if path == "/healthz":

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from ingress import auth, responses
-from zenoti_ingest import contract, errors, logs, stream
+from zenoti_ingest import contract, errors, logs, metrics, stream
 from zenoti_ingest.settings import Settings
 
 log = logs.get_logger(__name__)
@@ -57,20 +58,26 @@ def receive(
     start_response: responses.StartResponse,
     settings: Settings,
     enqueuer: stream.Producer,
+    recorder: metrics.Recorder,
     route: Route,
 ) -> list[bytes]:
+    def outcome(name: str) -> None:
+        recorder.inc(metrics.REQUESTS, route.source, name)
+
     try:
         body = read_body(environ, settings.max_body_bytes)
     except BodyTooLarge:
         log.warning("delivery_too_large", max_bytes=settings.max_body_bytes)
+        outcome("too_large")
         return responses.too_large(start_response, settings.max_body_bytes)
     except ValueError:  # a Content-Length that is not a number
+        outcome("bad_request")
         return responses.send(start_response, 400, {"error": "bad_content_length"})
     if not body:
         # Zenoti's "test" button posts an empty, unsigned body: answer so the setup check
         # passes, keep nothing (there is nothing to keep).
         log.info("ping_received", source=route.source, path_hint=route.path_hint)
-        enqueuer.count("pings")
+        outcome("ping")
         return responses.send(start_response, 200, {"ping": True})
     if route.verifier is not None and not route.verifier.verify(body, environ):
         log.warning(
@@ -79,14 +86,19 @@ def receive(
             path_hint=route.path_hint,
             body_bytes=len(body),
         )
-        enqueuer.count("unauthenticated")
+        outcome("unauthenticated")
         return responses.send(start_response, 401, {"error": "unauthenticated"})
     delivery = contract.Delivery.accept(body, route.path_hint, route.source)
+    started = time.perf_counter()
     try:
         enqueuer.publish(delivery)
     except errors.EnqueueFailed as exc:
         log.error("delivery_enqueue_failed", ingest_id=delivery.ingest_id, reason=str(exc))
+        outcome("enqueue_failed")
         return responses.unavailable(start_response, RETRY_AFTER_SECONDS)
+    recorder.observe(metrics.ENQUEUE_SECONDS, time.perf_counter() - started)
+    outcome("accepted")
+    recorder.set(metrics.LAST_RECEIVED, delivery.received_at_us / 1e6, route.source)
     log.debug(
         "delivery_enqueued",
         ingest_id=delivery.ingest_id,

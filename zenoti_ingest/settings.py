@@ -305,6 +305,10 @@ class Settings:
     log_format: str = setting(
         "auto", Choice("auto", "json", "console"), "`auto`: console on a TTY, else JSON"
     )
+    metrics: bool = setting(
+        True, Flag(), "`0`: record no metrics (the processes then skip even the in-memory counts)"
+    )
+    metrics_port: int = setting(9808, Int(1, 65535), "`zenoti-ingest metrics` serves /metrics here")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:

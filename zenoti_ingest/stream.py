@@ -8,7 +8,6 @@ enough. Replay and reprocess append archived deliveries through the same `Produc
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,11 +52,6 @@ class Keys:
         """A hash: entry id → when a transient error first stopped its batch (epoch seconds)."""
         return f"{self.prefix}:failing"
 
-    @property
-    def counters(self) -> str:
-        """A hash of counters the ingress keeps (pings, unauthenticated requests)."""
-        return f"{self.prefix}:counters"
-
 
 def encode(delivery: contract.Delivery) -> dict[bytes, bytes | str | int]:
     """A delivery as a stream entry's fields (XADD)."""
@@ -92,7 +86,7 @@ class Producer:
     def __init__(self, client: redis.Redis, settings: Settings) -> None:
         keys = Keys.of(settings)
         self._redis = client
-        self._stream, self._counters = keys.deliveries, keys.counters
+        self._stream = keys.deliveries
         self._wait_replicas = settings.wait_replicas
         self._wait_timeout_ms = settings.wait_timeout_ms
 
@@ -117,11 +111,6 @@ class Producer:
             raise errors.EnqueueFailed(
                 f"redis: {replicas} of {self._wait_replicas} replicas acknowledged in time"
             )
-
-    def count(self, counter: str) -> None:
-        """Add one to a shared counter (pings, unauthenticated); best effort, never raises."""
-        with contextlib.suppress(redis.RedisError):
-            self._redis.hincrby(self._counters, counter, 1)
 
     def ready(self) -> bool:
         """Does the broker answer right now?"""

@@ -1,0 +1,194 @@
+"""Every metric, declared once, and the recorder that keeps their counts in Redis.
+
+Counts live in Redis hashes (one per metric, under the deployment's prefix), not in process
+memory: every ingress and worker process on every host adds to the same totals, so one
+`zenoti-ingest metrics` per deployment shows the whole system, and a process that restarts
+takes nothing with it (a total never goes back, so `rate()` never sees a false reset).
+
+A process records into a buffer (a dict update under a lock: the hot paths pay no round trip)
+and the buffer is written with one pipeline of HINCRBY: by the worker after each batch, and
+by a daemon thread every FLUSH_SECONDS in the ingress, and at exit. A flush that fails (Redis
+down) puts the counts back, to go with the next one.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+import redis
+
+COUNTER, HISTOGRAM, GAUGE = "counter", "histogram", "gauge"
+FLUSH_SECONDS = 1.0
+SEPARATOR = "\t"  # between label values in a hash field; no label value contains one
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+END_TO_END_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    kind: str
+    help: str
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] = ()
+
+    def key(self, prefix: str) -> str:
+        """The Redis hash that holds this metric's counts."""
+        return f"{prefix}:metrics:{self.name}"
+
+
+REQUESTS = Metric(
+    "zenoti_ingest_requests_total",
+    COUNTER,
+    "Webhook requests by outcome (accepted, ping, unauthenticated, too_large, not_found, "
+    "enqueue_failed, bad_request).",
+    ("source", "outcome"),
+)
+ENQUEUE_SECONDS = Metric(
+    "zenoti_ingest_enqueue_seconds",
+    HISTOGRAM,
+    "From the request read to Redis confirming the delivery.",
+    buckets=LATENCY_BUCKETS,
+)
+LAST_RECEIVED = Metric(
+    "zenoti_ingest_last_received_timestamp_seconds",
+    GAUGE,
+    "When the newest delivery of each source was accepted (Unix time).",
+    ("source",),
+)
+SETTLED = Metric(
+    "zenoti_ingest_deliveries_settled_total",
+    COUNTER,
+    "Deliveries settled by the workers, by event type and outcome (processed, duplicate, dead).",
+    ("event_type", "outcome"),
+)
+DEAD_LETTERS = Metric(
+    "zenoti_ingest_dead_letters_total",
+    COUNTER,
+    "Deliveries that became dead letters, by failure class.",
+    ("failure_class",),
+)
+END_TO_END_SECONDS = Metric(
+    "zenoti_ingest_end_to_end_seconds",
+    HISTOGRAM,
+    "From the ingress receiving a delivery to the commit of its rows.",
+    buckets=END_TO_END_BUCKETS,
+)
+BATCH_SIZE = Metric(
+    "zenoti_ingest_batch_size",
+    HISTOGRAM,
+    "Deliveries written per transaction.",
+    buckets=BATCH_SIZE_BUCKETS,
+)
+BATCH_SECONDS = Metric(
+    "zenoti_ingest_batch_seconds",
+    HISTOGRAM,
+    "Time to write one batch, from prepared deliveries to commit.",
+    buckets=LATENCY_BUCKETS,
+)
+DRAIN_RETRIES = Metric(
+    "zenoti_ingest_drain_retries_total",
+    COUNTER,
+    "Drain rounds that failed transiently and were retried, by kind of error.",
+    ("error",),
+)
+RECORDED = (
+    REQUESTS,
+    ENQUEUE_SECONDS,
+    LAST_RECEIVED,
+    SETTLED,
+    DEAD_LETTERS,
+    END_TO_END_SECONDS,
+    BATCH_SIZE,
+    BATCH_SECONDS,
+    DRAIN_RETRIES,
+)
+
+
+def field(labels: tuple[str, ...], *suffix: str) -> str:
+    return SEPARATOR.join((*labels, *suffix))
+
+
+class Recorder:
+    """A process's buffer of metric changes, written to Redis by flush()."""
+
+    def __init__(self, client: redis.Redis, prefix: str, enabled: bool = True) -> None:
+        self._redis, self._prefix, self.enabled = client, prefix, enabled
+        self._lock = threading.Lock()
+        self._counts: defaultdict[tuple[Metric, str], float] = defaultdict(float)
+        self._latest: dict[tuple[Metric, str], float] = {}
+
+    def inc(self, metric: Metric, *labels: str, amount: float = 1) -> None:
+        if self.enabled:
+            with self._lock:
+                self._counts[metric, field(labels)] += amount
+
+    def observe(self, metric: Metric, value: float, *labels: str) -> None:
+        """One observation of a histogram: its bucket, its sum, its count."""
+        if not self.enabled:
+            return
+        bucket = next((b for b in metric.buckets if value <= b), None)
+        le = "+Inf" if bucket is None else repr(float(bucket))
+        with self._lock:
+            self._counts[metric, field(labels, "bucket", le)] += 1
+            self._counts[metric, field(labels, "sum")] += value
+            self._counts[metric, field(labels, "count")] += 1
+
+    def set(self, metric: Metric, value: float, *labels: str) -> None:
+        """A gauge's new value (the newest write wins across processes)."""
+        if self.enabled:
+            with self._lock:
+                self._latest[metric, field(labels)] = value
+
+    def flush(self) -> None:
+        """Write what was buffered in one pipeline; on a Redis error keep it for next time."""
+        with self._lock:
+            counts, latest = self._counts, self._latest
+            self._counts, self._latest = defaultdict(float), {}
+        if not counts and not latest:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for (metric, name), amount in counts.items():
+            if float(amount).is_integer():
+                pipe.hincrby(metric.key(self._prefix), name, int(amount))
+            else:
+                pipe.hincrbyfloat(metric.key(self._prefix), name, amount)
+        for (metric, name), value in latest.items():
+            pipe.hset(metric.key(self._prefix), name, value)
+        try:
+            pipe.execute()
+        except redis.RedisError:
+            self._put_back(counts, latest)
+
+    def _put_back(self, counts: dict, latest: dict) -> None:
+        with self._lock:
+            for key, amount in counts.items():
+                self._counts[key] += amount
+            for key, value in latest.items():
+                self._latest.setdefault(key, value)
+
+    def flush_in_background(self) -> None:
+        """Flush every FLUSH_SECONDS from a daemon thread, and once more at exit (ingress)."""
+
+        def loop() -> None:
+            while True:
+                time.sleep(FLUSH_SECONDS)
+                with contextlib.suppress(Exception):  # never let the thread die
+                    self.flush()
+
+        threading.Thread(target=loop, name="metrics-flush", daemon=True).start()
+        atexit.register(self.flush)
+
+
+def counts(client: redis.Redis, prefix: str, metric: Metric) -> dict[tuple[str, ...], float]:
+    """A counter's or gauge's totals as Redis holds them, by label values."""
+    return {
+        tuple(name.decode().split(SEPARATOR)) if metric.labels else (): float(value)
+        for name, value in client.hgetall(metric.key(prefix)).items()
+    }
