@@ -6,7 +6,7 @@ import redis
 
 from worker.hosting import backoff, process_resources, supervisor
 from worker.hosting.celery_app import app
-from zenoti_ingest import contract, errors, logs
+from zenoti_ingest import contract, errors, logs, metrics
 
 log = logs.get_logger(__name__)
 
@@ -37,6 +37,8 @@ def drain_slot(self, hostname: str, slot: int, token: str) -> int:
             countdown = backoff.delay_seconds(
                 self.request.retries, settings.retry_base_seconds, settings.retry_max_seconds
             )
+            res.drainer.recorder.inc(metrics.DRAIN_RETRIES, _error_kind(exc))
+            res.drainer.recorder.flush()
             next_token = res.leases.hand_over(hostname, slot, token, extra_seconds=countdown)
             log.warning(
                 "drain_retried",
@@ -61,3 +63,11 @@ def drain_slot(self, hostname: str, slot: int, token: str) -> int:
     if result.deliveries:
         log.info("drain_round", slot=slot, deliveries=result.deliveries, batches=result.batches)
     return result.deliveries
+
+
+def _error_kind(exc: Exception) -> str:
+    """A bounded label for a failed round: the class of what went wrong underneath (a
+    psycopg or redis error class), or `unexpected` for a bug of ours."""
+    if not isinstance(exc, errors.TransientError):
+        return "unexpected"
+    return type(exc.__cause__).__name__ if exc.__cause__ is not None else type(exc).__name__

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import psycopg_pool
 import redis
 
-from worker.pipeline import batch
-from zenoti_ingest import db, errors, logs, stream
+from worker.pipeline import batch, settled
+from zenoti_ingest import db, errors, logs, metrics, stream
 from zenoti_ingest.settings import Settings
 
 log = logs.get_logger(__name__)
@@ -31,6 +31,7 @@ class Drainer:
         self.settings = settings
         self.stream = stream.Consumer(client, settings)
         self.pool = pool
+        self.recorder = metrics.Recorder(client, settings.redis_prefix, enabled=settings.metrics)
 
     def round(self, consumer: str, still_owner: Callable[[], bool]) -> RoundResult:
         """Drain for up to drain_round_seconds; TransientError leaves unwritten entries pending.
@@ -72,11 +73,13 @@ class Drainer:
             return
         items = [self._prepare(e) for e in entries if e.delivery is not None]
         if items:
+            started = time.perf_counter()
             try:
-                batch.write(self.pool, items)
+                statuses = batch.write(self.pool, items)
             except errors.TransientError:
                 self.stream.mark_failing(entries)
                 raise
+            settled.record(self.recorder, items, statuses, time.perf_counter() - started)
             result.batches += 1
         self.stream.ack(entries)  # unreadable entries (deleted, not ours) are dropped too
         result.deliveries += len(entries)
