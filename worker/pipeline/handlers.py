@@ -1,7 +1,6 @@
-"""From Zenoti event type to schema and projection, gathered from the resource modules.
-
-Adding an event type: its schema and projection in worker/schemas/<resource>.py, one line in
-that module's HANDLERS, and a migration for its table.
+"""The event-type registry: from Zenoti event type to schema and projection, gathered from
+the resource modules (worker/schemas/<resource>.py, each declaring its TABLES and HANDLERS
+with worker/pipeline/projection.py; see the README's "Adding an event type").
 """
 
 from __future__ import annotations
@@ -44,6 +43,9 @@ HANDLERS: dict[str, projection.Handler] = {
 TABLES: dict[str, projection.Table] = {
     table.name: table for module in RESOURCES for table in module.TABLES
 }
+# An event type or a table declared by two modules would silently lose one declaration.
+assert len(HANDLERS) == sum(len(m.HANDLERS) for m in RESOURCES), "an event type declared twice"
+assert len(TABLES) == sum(len(m.TABLES) for m in RESOURCES), "a table declared twice"
 
 
 def project(event: envelope.Event, applied: projection.Applied) -> projection.Projected:

@@ -23,6 +23,11 @@ class Applied:
     received_at: datetime
     ingest_id: str
 
+    @property
+    def at(self) -> datetime:
+        """When the event happened: its time, or receipt time for a bare body (no timestamp)."""
+        return self.event_at or self.received_at
+
     def stamp(self) -> dict[str, Any]:
         """The bookkeeping columns every current-state table has."""
         return {
@@ -63,6 +68,11 @@ class Table:
     # A column that orders two events with the same event time (or none, for bare bodies),
     # before receipt time: appointments use Zenoti's appointment_progress.
     rank: str | None = None
+
+    def projected(self, row: dict[str, Any]) -> Projected:
+        """What an event writing this one row projects: its entity is the row's key, its
+        center the row's center_id."""
+        return Projected(text(row[self.key]), row.get("center_id"), {self.name: [row]})
 
     def version(self, row: dict[str, Any]) -> str:
         """The event's place in the order, as fixed-width hex that sorts bytewise: event time

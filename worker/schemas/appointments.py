@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
-
 from worker.pipeline import projection
 from worker.schemas import fields as zf
 from worker.schemas import parts
@@ -50,58 +48,58 @@ class AppointmentGroupEvent:
     appointments: tuple[Appointment, ...]
 
 
-class AppointmentSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE  # Zenoti adds keys without notice
+class AppointmentSchema(parts.Schema):
+    record = Appointment
 
-    appointment_id = zf.Guid(data_key="id", required=True, allow_none=False)
-    invoice_item_id = zf.Guid(load_default=None)
-    service_id = zf.Guid(load_default=None)
-    service_name = zf.Text(load_default=None)
-    start_time = zf.LocalDateTime(load_default=None)
-    end_time = zf.LocalDateTime(load_default=None)
-    # sic: the payload misspells the key
-    service_duration_minutes = fields.Integer(
-        data_key="serviceduration_in_miutes", load_default=None, allow_none=True
-    )
-    has_add_ons = fields.Boolean(load_default=None, allow_none=True)
-    is_add_on = fields.Boolean(load_default=None, allow_none=True)
-    therapist_id = zf.Guid(data_key="TherapistId", load_default=None)  # sic: CamelCase
-    therapist_name = zf.Text(load_default=None)
-    is_recurring = fields.Boolean(load_default=None, allow_none=True)
-    appointment_type = fields.Integer(load_default=None, allow_none=True)
-    therapist_request_type = fields.Integer(load_default=None, allow_none=True)
-    room_id = zf.Guid(load_default=None)
-    room_name = zf.Text(load_default=None)
-    equipment_id = zf.Guid(load_default=None)
-    equipment_name = zf.Text(load_default=None)
-    progress = fields.Integer(data_key="appointment_progress", load_default=None, allow_none=True)
-
-    @post_load
-    def _record(self, data: dict[str, Any], **kwargs: Any) -> Appointment:
-        if data["appointment_id"] is None:  # the nil GUID is no appointment id
-            raise ValidationError("Not a valid GUID.", field_name="id")
-        return Appointment(**data)
+    appointment_id = zf.RequiredGuid(data_key="id")
+    invoice_item_id = zf.Guid()
+    service_id = zf.Guid()
+    service_name = zf.Text()
+    start_time = zf.LocalDateTime()
+    end_time = zf.LocalDateTime()
+    service_duration_minutes = zf.Integer(data_key="serviceduration_in_miutes")  # sic: misspelt
+    has_add_ons = zf.Boolean()
+    is_add_on = zf.Boolean()
+    therapist_id = zf.Guid(data_key="TherapistId")  # sic: CamelCase
+    therapist_name = zf.Text()
+    is_recurring = zf.Boolean()
+    appointment_type = zf.Integer()
+    therapist_request_type = zf.Integer()
+    room_id = zf.Guid()
+    room_name = zf.Text()
+    equipment_id = zf.Guid()
+    equipment_name = zf.Text()
+    progress = zf.Integer(data_key="appointment_progress")
 
 
-class AppointmentGroupEventSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
+class AppointmentGroupEventSchema(parts.Schema):
+    record = AppointmentGroupEvent
 
-    invoice_id = zf.Guid(load_default=None)
-    invoice_number = zf.Text(load_default=None)
-    appointment_group_id = zf.Guid(load_default=None)
-    center_id = zf.Guid(load_default=None)
-    appointments = fields.List(fields.Nested(AppointmentSchema), required=True)
-
-    @post_load
-    def _record(self, data: dict[str, Any], **kwargs: Any) -> AppointmentGroupEvent:
-        return AppointmentGroupEvent(**{**data, "appointments": tuple(data["appointments"])})
+    invoice_id = zf.Guid()
+    invoice_number = zf.Text()
+    appointment_group_id = zf.Guid()
+    center_id = zf.Guid()
+    appointments = zf.Many(AppointmentSchema, required=True)
 
 
-def columns(appointment: Appointment) -> dict[str, Any]:
-    """An appointment's fields as `appointments` columns."""
-    return parts.values(appointment)
+def row(
+    appointment: Appointment,
+    owner: Any,
+    status: str,
+    applied: projection.Applied,
+    leave: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """An `appointments` row: the appointment's columns but those in `leave` (what its event
+    does not send), the ids of its `owner` (the group or invoice that lists it), and status."""
+    return {
+        **parts.columns(appointment, leave),
+        "appointment_group_id": owner.appointment_group_id,
+        "invoice_id": owner.invoice_id,
+        "invoice_number": owner.invoice_number,
+        "center_id": owner.center_id,
+        "status": status,
+        **applied.stamp(),
+    }
 
 
 # Built once: schema objects are reused for every event (building one costs more than a load).
@@ -110,15 +108,7 @@ APPOINTMENT_GROUP_EVENT = AppointmentGroupEventSchema()
 
 def _project(status: str) -> projection.Projection:
     def project(group: AppointmentGroupEvent, applied: projection.Applied) -> projection.Projected:
-        shared = {
-            "appointment_group_id": group.appointment_group_id,
-            "invoice_id": group.invoice_id,
-            "invoice_number": group.invoice_number,
-            "center_id": group.center_id,
-            "status": status,
-            **applied.stamp(),
-        }
-        rows = [{**columns(a), **shared} for a in group.appointments]
+        rows = [row(a, group, status, applied) for a in group.appointments]
         return projection.Projected(
             projection.text(group.appointment_group_id), group.center_id, {"appointments": rows}
         )

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
+from marshmallow import ValidationError
 
 from worker.pipeline import projection
 from worker.schemas import fields as zf
+from worker.schemas import parts
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,65 +49,46 @@ class ClassBooking:
     recurrence_id: str | None
 
 
-def _integer() -> fields.Integer:
-    return fields.Integer(load_default=None, allow_none=True)
-
-
-def _boolean() -> fields.Boolean:
-    return fields.Boolean(load_default=None, allow_none=True)
-
-
-class ClassSessionSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE  # Zenoti adds keys without notice
+class ClassSessionSchema(parts.Schema):
+    record = ClassSession
 
     # sic: the samples spell it `sesion_id`; `session_id` is taken too, should Zenoti fix it.
-    sesion_id = zf.Text(load_default=None)
-    session_id = zf.Text(load_default=None)
-    center_id = zf.Guid(load_default=None)
-    class_name = zf.Text(load_default=None)
-    class_type = _integer()
-    start_time = zf.LocalDateTime(load_default=None)
-    end_time = zf.LocalDateTime(load_default=None)
-    duration_minutes = fields.Integer(
-        data_key="duration_in_mins", load_default=None, allow_none=True
-    )
-    capacity = _integer()
-    web_capacity = _integer()
-    show_in_catalog = _boolean()  # sent as 1
-    is_free_session = _boolean()
-    is_recurring = _boolean()
-    recurrence_id = zf.Text(load_default=None)
+    sesion_id = zf.Text()
+    session_id = zf.Text()
+    center_id = zf.Guid()
+    class_name = zf.Text()
+    class_type = zf.Integer()
+    start_time = zf.LocalDateTime()
+    end_time = zf.LocalDateTime()
+    duration_minutes = zf.Integer(data_key="duration_in_mins")
+    capacity = zf.Integer()
+    web_capacity = zf.Integer()
+    show_in_catalog = zf.Boolean()  # sent as 1
+    is_free_session = zf.Boolean()
+    is_recurring = zf.Boolean()
+    recurrence_id = zf.Text()
 
-    @post_load
-    def _record(self, data: dict[str, Any], **kwargs: Any) -> ClassSession:
+    def build(self, data: dict[str, Any]) -> ClassSession:
         misspelt, spelt = data.pop("sesion_id"), data.pop("session_id")
         session_id = spelt if misspelt is None else misspelt
         if session_id is None:  # no key, no row
             raise ValidationError("Missing data for required field.", field_name="sesion_id")
-        return ClassSession(session_id=session_id, **data)
+        return super().build({**data, "session_id": session_id})
 
 
-class ClassBookingSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
+class ClassBookingSchema(parts.Schema):
+    record = ClassBooking
 
-    registration_id = zf.Text(required=True)
-    session_id = zf.Text(load_default=None)
-    class_id = zf.Text(load_default=None)
-    workshop_id = zf.Text(load_default=None)
-    guest_id = zf.Guid(load_default=None)
-    center_id = zf.Guid(load_default=None)
-    waitlist = _boolean()
-    booking_source = _integer()
-    group_invoice_id = zf.Guid(load_default=None)
-    recurrence_id = zf.Text(load_default=None)
-
-    @post_load
-    def _record(self, data: dict[str, Any], **kwargs: Any) -> ClassBooking:
-        if data["registration_id"] is None:  # "" is no registration id
-            raise ValidationError("Missing data for required field.", field_name="registration_id")
-        return ClassBooking(**data)
+    registration_id = zf.RequiredText()
+    session_id = zf.Text()
+    class_id = zf.Text()
+    workshop_id = zf.Text()
+    guest_id = zf.Guid()
+    center_id = zf.Guid()
+    waitlist = zf.Boolean()
+    booking_source = zf.Integer()
+    group_invoice_id = zf.Guid()
+    recurrence_id = zf.Text()
 
 
 # Built once: schema objects are reused for every event (building one costs more than a load).
@@ -114,62 +96,48 @@ CLASS_SESSION = ClassSessionSchema()
 CLASS_BOOKING = ClassBookingSchema()
 
 
-def _deleted_at(deleted: bool, applied: projection.Applied) -> datetime | None:
-    """A Deleted event's time (receipt time for a bare body); None un-deletes."""
-    return (applied.event_at or applied.received_at) if deleted else None
+SESSIONS = projection.Table("class_sessions", key="session_id")
+BOOKINGS = projection.Table("class_bookings", key="registration_id")
+TABLES = (SESSIONS, BOOKINGS)
 
 
-def _columns(record: ClassSession | ClassBooking) -> dict[str, Any]:
-    return {name: getattr(record, name) for name in type(record).__slots__}
+def _project(table: projection.Table, status: str, deleted: bool = False) -> projection.Projection:
+    """Every column, status and deleted_at included (a Deleted event's time; None un-deletes),
+    so that the newest event alone decides the row whatever order events arrive in."""
 
-
-def _session(status: str, deleted: bool = False) -> projection.Projection:
-    def project(session: ClassSession, applied: projection.Applied) -> projection.Projected:
+    def project(
+        record: ClassSession | ClassBooking, applied: projection.Applied
+    ) -> projection.Projected:
+        deleted_at = applied.at if deleted else None
         row = {
-            **_columns(session),
+            **parts.columns(record),
             "status": status,
-            "deleted_at": _deleted_at(deleted, applied),
+            "deleted_at": deleted_at,
             **applied.stamp(),
         }
-        return projection.Projected(
-            session.session_id, session.center_id, {"class_sessions": [row]}
-        )
+        return table.projected(row)
 
     return project
 
 
-def _booking(status: str, deleted: bool = False) -> projection.Projection:
-    def project(booking: ClassBooking, applied: projection.Applied) -> projection.Projected:
-        row = {
-            **_columns(booking),
-            "status": status,
-            "deleted_at": _deleted_at(deleted, applied),
-            **applied.stamp(),
-        }
-        return projection.Projected(
-            booking.registration_id, booking.center_id, {"class_bookings": [row]}
-        )
-
-    return project
+def _session(status: str, deleted: bool = False) -> projection.Handler:
+    return projection.Handler(CLASS_SESSION, _project(SESSIONS, status, deleted))
 
 
-TABLES = (
-    projection.Table("class_sessions", key="session_id"),
-    projection.Table("class_bookings", key="registration_id"),
-)
+def _booking(status: str, deleted: bool = False) -> projection.Handler:
+    return projection.Handler(CLASS_BOOKING, _project(BOOKINGS, status, deleted))
 
-# Every event writes every column (status and deleted_at included), so that the newest event
-# alone decides the row whatever order they arrive in.
+
 HANDLERS = {
-    "Class.Schedule.Created": projection.Handler(CLASS_SESSION, _session("scheduled")),
-    "Class.Schedule.Updated": projection.Handler(CLASS_SESSION, _session("scheduled")),
-    "Class.Schedule.Cancelled": projection.Handler(CLASS_SESSION, _session("cancelled")),
-    "Class.Schedule.Deleted": projection.Handler(CLASS_SESSION, _session("deleted", True)),
-    "Class.Booking.Created": projection.Handler(CLASS_BOOKING, _booking("booked")),
-    "Class.Booking.Cancelled": projection.Handler(CLASS_BOOKING, _booking("cancelled")),
-    "Class.Booking.Deleted": projection.Handler(CLASS_BOOKING, _booking("deleted", True)),
-    "Class.Booking.NoShow": projection.Handler(CLASS_BOOKING, _booking("no_show")),
+    "Class.Schedule.Created": _session("scheduled"),
+    "Class.Schedule.Updated": _session("scheduled"),
+    "Class.Schedule.Cancelled": _session("cancelled"),
+    "Class.Schedule.Deleted": _session("deleted", deleted=True),
+    "Class.Booking.Created": _booking("booked"),
+    "Class.Booking.Cancelled": _booking("cancelled"),
+    "Class.Booking.Deleted": _booking("deleted", deleted=True),
+    "Class.Booking.NoShow": _booking("no_show"),
     # Printed only as bare `data`: these two names are guesses, after the ones above.
-    "Class.Booking.Approved": projection.Handler(CLASS_BOOKING, _booking("approved")),
-    "Class.Booking.Rejected": projection.Handler(CLASS_BOOKING, _booking("rejected")),
+    "Class.Booking.Approved": _booking("approved"),
+    "Class.Booking.Rejected": _booking("rejected"),
 }

@@ -5,9 +5,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
 
 from worker.pipeline import projection
 from worker.schemas import fields as zf
@@ -37,71 +34,46 @@ class Employee:
     show_in_catalog: bool | None
 
 
-class _Part(Schema):
-    """A nested object of the employee; loads into a dict its parent flattens."""
-
-    class Meta:
-        unknown = EXCLUDE  # Zenoti adds keys without notice
-
-
-class PersonalInfoSchema(_Part):
-    first_name = zf.Text(load_default=None)
-    last_name = zf.Text(load_default=None)
-    gender = fields.Integer(load_default=None, allow_none=True)
+class PersonalInfoSchema(parts.Schema):
+    first_name = zf.Text()
+    last_name = zf.Text()
+    gender = zf.Integer()
 
 
-class JobInfoSchema(_Part):
-    job_id = zf.Guid(load_default=None)
-    job_name = zf.Text(load_default=None)
+class JobInfoSchema(parts.Schema):
+    job_id = zf.Guid()
+    job_name = zf.Text()
     # null in every sample, so its type is unknown: text takes a GUID or an integer alike
-    designation_id = zf.Text(load_default=None)
-    start_date = zf.LocalDateTime(load_default=None)
-    end_date = zf.LocalDateTime(load_default=None)
+    designation_id = zf.Text()
+    start_date = zf.LocalDateTime()
+    end_date = zf.LocalDateTime()
 
 
-class PayrollInfoSchema(_Part):
-    include_in_payroll = fields.Integer(load_default=None, allow_none=True)
+class PayrollInfoSchema(parts.Schema):
+    include_in_payroll = zf.Integer()
 
 
-class RolesSchema(_Part):
-    security_profile_id = zf.Guid(load_default=None)
+class RolesSchema(parts.Schema):
+    security_profile_id = zf.Guid()
 
 
-class CatalogInfoSchema(_Part):
-    show_in_catalog = fields.Boolean(load_default=None, allow_none=True)
+class CatalogInfoSchema(parts.Schema):
+    show_in_catalog = zf.Boolean()
 
 
-def _part(schema: type[Schema]) -> fields.Nested:
-    return fields.Nested(schema, load_default=None, allow_none=True)
+class EmployeeSchema(parts.Schema):
+    record = Employee
 
-
-class EmployeeSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    employee_id = zf.Guid(data_key="id", required=True, allow_none=False)
-    code = zf.Text(load_default=None)
-    center_id = zf.Guid(load_default=None)
-    is_consultant = fields.Boolean(load_default=None, allow_none=True)
-    created_by = zf.Guid(load_default=None)
-    personal_info = _part(PersonalInfoSchema)
-    job_info = _part(JobInfoSchema)
-    payroll_info = _part(PayrollInfoSchema)
-    roles = _part(RolesSchema)
-    catalog_info = _part(CatalogInfoSchema)
-
-    @post_load
-    def _record(self, data: dict[str, Any], **kwargs: Any) -> Employee:
-        if data["employee_id"] is None:  # the nil GUID is no employee id
-            raise ValidationError("Not a valid GUID.", field_name="id")
-        nested = ("personal_info", "job_info", "payroll_info", "roles", "catalog_info")
-        flat = parts.flatten(data, nested)
-        return Employee(**{name: flat.get(name) for name in Employee.__slots__})
-
-
-def columns(employee: Employee) -> dict[str, Any]:
-    """An employee's fields as `employees` columns."""
-    return parts.values(employee)
+    employee_id = zf.RequiredGuid(data_key="id")
+    code = zf.Text()
+    center_id = zf.Guid()
+    is_consultant = zf.Boolean()
+    created_by = zf.Guid()
+    personal_info = zf.Flattened(PersonalInfoSchema)
+    job_info = zf.Flattened(JobInfoSchema)
+    payroll_info = zf.Flattened(PayrollInfoSchema)
+    roles = zf.Flattened(RolesSchema)
+    catalog_info = zf.Flattened(CatalogInfoSchema)
 
 
 # Built once: schema objects are reused for every event.
@@ -112,8 +84,8 @@ def _project(deletes: bool) -> projection.Projection:
     """Deleted sets deleted_at; Created and Updated clear it, so a re-create un-deletes."""
 
     def project(employee: Employee, applied: projection.Applied) -> projection.Projected:
-        deleted_at = (applied.event_at or applied.received_at) if deletes else None
-        row = {**columns(employee), "deleted_at": deleted_at, **applied.stamp()}
+        deleted_at = applied.at if deletes else None
+        row = {**parts.columns(employee), "deleted_at": deleted_at, **applied.stamp()}
         return projection.Projected(
             str(employee.employee_id), employee.center_id, {"employees": [row]}
         )

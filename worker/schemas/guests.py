@@ -5,9 +5,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
 
 from worker.pipeline import projection
 from worker.schemas import fields as zf
@@ -46,78 +43,46 @@ class Guest:
     marketing_sms_optin: int | None
 
 
-def _integer() -> fields.Integer:
-    return fields.Integer(load_default=None, allow_none=True)
+class PersonalInfoSchema(parts.Schema):
+    first_name = zf.Text()
+    last_name = zf.Text()
+    gender = zf.Integer()
+    is_minor = zf.Boolean()
+    nationality_id = zf.Integer()
 
 
-def _boolean() -> fields.Boolean:
-    return fields.Boolean(load_default=None, allow_none=True)
+class AddressInfoSchema(parts.Schema):
+    country_id = zf.Integer()
+    state_id = zf.Integer()
 
 
-class _Part(Schema):
-    """A nested object of the guest; loads into a dict its parent flattens."""
-
-    class Meta:
-        unknown = EXCLUDE  # Zenoti adds keys without notice
-
-
-class PersonalInfoSchema(_Part):
-    first_name = zf.Text(load_default=None)
-    last_name = zf.Text(load_default=None)
-    gender = _integer()
-    is_minor = _boolean()
-    nationality_id = _integer()
-
-
-class AddressInfoSchema(_Part):
-    country_id = _integer()
-    state_id = _integer()
+class PreferencesSchema(parts.Schema):
+    receive_transactional_email = zf.Boolean()
+    receive_transactional_sms = zf.Boolean()
+    receive_transactional_whatsapp = zf.Boolean()
+    receive_marketing_email = zf.Boolean()
+    receive_marketing_sms = zf.Boolean()
+    receive_lp_statement = zf.Boolean(data_key="recieve_lp_stmt")  # sic: misspelt
+    opt_in_for_loyalty_program = zf.Boolean()
+    transactional_email_optin = zf.Integer()
+    transactional_sms_optin = zf.Integer()
+    transactional_whatsapp_optin = zf.Integer()
+    marketing_email_optin = zf.Integer()
+    marketing_sms_optin = zf.Integer()
 
 
-class PreferencesSchema(_Part):
-    receive_transactional_email = _boolean()
-    receive_transactional_sms = _boolean()
-    receive_transactional_whatsapp = _boolean()
-    receive_marketing_email = _boolean()
-    receive_marketing_sms = _boolean()
-    receive_lp_statement = fields.Boolean(
-        data_key="recieve_lp_stmt",  # sic: misspelt
-        load_default=None,
-        allow_none=True,
-    )
-    opt_in_for_loyalty_program = _boolean()
-    transactional_email_optin = _integer()
-    transactional_sms_optin = _integer()
-    transactional_whatsapp_optin = _integer()
-    marketing_email_optin = _integer()
-    marketing_sms_optin = _integer()
+class GuestSchema(parts.Schema):
+    record = Guest
 
-
-class GuestSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    guest_id = zf.Guid(data_key="id", required=True, allow_none=False)
-    guest_number = zf.Text(data_key="_id", load_default=None)  # an integer id: kept as text
-    code = zf.Text(load_default=None)
-    center_id = zf.Guid(load_default=None)
-    center_name = zf.Text(load_default=None)
-    created_date = zf.LocalDateTime(load_default=None)
-    personal_info = fields.Nested(PersonalInfoSchema, load_default=None, allow_none=True)
-    address_info = fields.Nested(AddressInfoSchema, load_default=None, allow_none=True)
-    preferences = fields.Nested(PreferencesSchema, load_default=None, allow_none=True)
-
-    @post_load
-    def _record(self, data: dict[str, Any], **kwargs: Any) -> Guest:
-        if data["guest_id"] is None:  # the nil GUID is no guest id
-            raise ValidationError("Not a valid GUID.", field_name="id")
-        flat = parts.flatten(data, ("personal_info", "address_info", "preferences"))
-        return Guest(**{name: flat.get(name) for name in Guest.__slots__})
-
-
-def columns(guest: Guest) -> dict[str, Any]:
-    """A guest's fields as `guests` columns."""
-    return parts.values(guest)
+    guest_id = zf.RequiredGuid(data_key="id")
+    guest_number = zf.Text(data_key="_id")  # an integer id: kept as text
+    code = zf.Text()
+    center_id = zf.Guid()
+    center_name = zf.Text()
+    created_date = zf.LocalDateTime()
+    personal_info = zf.Flattened(PersonalInfoSchema)
+    address_info = zf.Flattened(AddressInfoSchema)
+    preferences = zf.Flattened(PreferencesSchema)
 
 
 # Built once: schema objects are reused for every event.
@@ -130,9 +95,9 @@ def _project(deletes: bool | None) -> projection.Projection:
     surviving guest or the merged-away one, so it updates the row like Updated and nothing more."""
 
     def project(guest: Guest, applied: projection.Applied) -> projection.Projected:
-        row = {**columns(guest), **applied.stamp()}
+        row = {**parts.columns(guest), **applied.stamp()}
         if deletes is not None:
-            row["deleted_at"] = (applied.event_at or applied.received_at) if deletes else None
+            row["deleted_at"] = applied.at if deletes else None
         return projection.Projected(str(guest.guest_id), guest.center_id, {"guests": [row]})
 
     return project

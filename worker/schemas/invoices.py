@@ -8,10 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
-
 from worker.pipeline import projection
-from worker.schemas import appointments
+from worker.schemas import appointments, parts
 from worker.schemas import fields as zf
 
 
@@ -57,112 +55,58 @@ class Invoice:
     appointments: tuple[appointments.Appointment, ...]
 
 
-def _integer() -> fields.Integer:
-    return fields.Integer(load_default=None, allow_none=True)
-
-
-def _boolean() -> fields.Boolean:
-    return fields.Boolean(load_default=None, allow_none=True)
-
-
-def _nested(schema: type[Schema]) -> fields.Nested:
-    return fields.Nested(schema, load_default=None, allow_none=True)
-
-
-def _require(data: dict[str, Any], name: str, data_key: str) -> None:
-    if data[name] is None:  # the nil GUID is no id
-        raise ValidationError("Not a valid GUID.", field_name=data_key)
-
-
-class _Part(Schema):
-    """A nested object; loads into a dict its parent flattens."""
-
-    class Meta:
-        unknown = EXCLUDE  # Zenoti adds keys without notice
-
-
-class ItemPriceSchema(_Part):
-    currency_id = _integer()
+class ItemPriceSchema(parts.Schema):
+    currency_id = zf.Integer()
     price_sales = zf.Money(data_key="sales")
     price_tax = zf.Money(data_key="tax")
     price_final = zf.Money(data_key="final")
     price_discount = zf.Money(data_key="discount")
 
 
-class TotalPriceSchema(_Part):
-    currency_id = _integer()
+class TotalPriceSchema(parts.Schema):
+    currency_id = zf.Integer()
     net_price = zf.Money()
     tax = zf.Money()
     rounding_adjustment = zf.Money()
     sum_total = zf.Money()
 
 
-class GuestSchema(_Part):
-    guest_id = zf.Guid(data_key="id", load_default=None)  # names, phone, email: events.data
+class InvoiceItemSchema(parts.Schema):
+    record = InvoiceItem
+
+    invoice_item_id = zf.RequiredGuid()
+    item_id = zf.Guid(data_key="id")  # the service, product, package...
+    item_name = zf.Text(data_key="name")
+    item_type = zf.Integer(data_key="type")
+    item_code = zf.Text(data_key="code")
+    quantity = zf.Decimal()
+    price = zf.Flattened(ItemPriceSchema)
+    sold_by_id = zf.Guid(data_key="sale_by_id")
+    therapist_name = zf.Text()
 
 
-_ITEM_PRICE = ("currency_id", "price_sales", "price_tax", "price_final", "price_discount")
-_TOTAL_PRICE = ("currency_id", "net_price", "tax", "rounding_adjustment", "sum_total")
+class InvoiceSchema(parts.Schema):
+    record = Invoice
+
+    invoice_id = zf.RequiredGuid(data_key="id")
+    invoice_number = zf.Text()
+    receipt_number = zf.Text()
+    appointment_group_id = zf.Guid()
+    center_id = zf.Guid()
+    guest = zf.Flattened(parts.Guest)
+    invoice_date = zf.LocalDateTime()
+    is_closed = zf.Boolean()
+    is_refund = zf.Boolean()
+    is_locked = zf.Boolean(data_key="lock")
+    total_price = zf.Flattened(TotalPriceSchema)
+    items = zf.Many(InvoiceItemSchema, data_key="invoice_items")
+    appointments = zf.Many(appointments.AppointmentSchema)
 
 
-class InvoiceItemSchema(_Part):
-    invoice_item_id = zf.Guid(required=True, allow_none=False)
-    item_id = zf.Guid(data_key="id", load_default=None)  # the service, product, package...
-    item_name = zf.Text(data_key="name", load_default=None)
-    item_type = fields.Integer(data_key="type", load_default=None, allow_none=True)
-    item_code = zf.Text(data_key="code", load_default=None)
-    quantity = fields.Decimal(allow_nan=False, allow_none=True, load_default=None)
-    price = _nested(ItemPriceSchema)
-    sold_by_id = zf.Guid(data_key="sale_by_id", load_default=None)
-    therapist_name = zf.Text(load_default=None)
+class InvoiceClosedSchema(parts.Schema):
+    invoice = zf.Nested(InvoiceSchema, required=True)
 
-    @post_load
-    def _record(self, data: dict[str, Any], **kwargs: Any) -> InvoiceItem:
-        _require(data, "invoice_item_id", "invoice_item_id")
-        price = data.pop("price") or {}
-        return InvoiceItem(**data, **{n: price.get(n) for n in _ITEM_PRICE})
-
-
-class InvoiceSchema(_Part):
-    invoice_id = zf.Guid(data_key="id", required=True, allow_none=False)
-    invoice_number = zf.Text(load_default=None)
-    receipt_number = zf.Text(load_default=None)
-    appointment_group_id = zf.Guid(load_default=None)
-    center_id = zf.Guid(load_default=None)
-    guest = _nested(GuestSchema)
-    invoice_date = zf.LocalDateTime(load_default=None)
-    is_closed = _boolean()
-    is_refund = _boolean()
-    is_locked = fields.Boolean(data_key="lock", load_default=None, allow_none=True)
-    total_price = _nested(TotalPriceSchema)
-    items = fields.List(
-        fields.Nested(InvoiceItemSchema), data_key="invoice_items", load_default=list
-    )
-    appointments = fields.List(fields.Nested(appointments.AppointmentSchema), load_default=list)
-
-    @post_load
-    def _record(self, data: dict[str, Any], **kwargs: Any) -> Invoice:
-        _require(data, "invoice_id", "id")
-        guest, total = data.pop("guest") or {}, data.pop("total_price") or {}
-        return Invoice(
-            **{
-                **data,
-                **{n: total.get(n) for n in _TOTAL_PRICE},
-                "guest_id": guest.get("guest_id"),
-                "items": tuple(data["items"]),
-                "appointments": tuple(data["appointments"]),
-            }
-        )
-
-
-class InvoiceClosedSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    invoice = fields.Nested(InvoiceSchema, required=True)
-
-    @post_load
-    def _record(self, data: dict[str, Any], **kwargs: Any) -> Invoice:
+    def build(self, data: dict[str, Any]) -> Invoice:
         return data["invoice"]
 
 
@@ -175,26 +119,12 @@ CLOSED = "closed"
 
 def _project(invoice: Invoice, applied: projection.Applied) -> projection.Projected:
     stamp = applied.stamp()
-    head = {n: getattr(invoice, n) for n in Invoice.__slots__ if n not in ("items", "appointments")}
+    head = parts.columns(invoice, leave=frozenset({"items", "appointments"}))
     items = [
-        {
-            **{n: getattr(item, n) for n in InvoiceItem.__slots__},
-            "invoice_id": invoice.invoice_id,
-            **stamp,
-        }
-        for item in invoice.items
+        {**parts.columns(item), "invoice_id": invoice.invoice_id, **stamp} for item in invoice.items
     ]
     closed = [
-        {
-            **{k: v for k, v in appointments.columns(a).items() if k not in _NOT_SENT},
-            "appointment_group_id": invoice.appointment_group_id,
-            "invoice_id": invoice.invoice_id,
-            "invoice_number": invoice.invoice_number,
-            "center_id": invoice.center_id,
-            "status": CLOSED,
-            **stamp,
-        }
-        for a in invoice.appointments
+        appointments.row(a, invoice, CLOSED, applied, _NOT_SENT) for a in invoice.appointments
     ]
     return projection.Projected(
         str(invoice.invoice_id),

@@ -6,9 +6,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
-
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
 
 from worker.pipeline import projection
 from worker.schemas import fields as zf
@@ -58,27 +55,19 @@ class Membership:
 
 # Column → where it is in the body. A column is projected only when the body has the first key.
 PATHS: dict[str, tuple[str, ...]] = {
+    "user_membership_id": ("user_membership_id",),
     "group_user_membership_id": ("group_user_membership_id",),
-    "guest_id": ("guest_id",),
+    **parts.GuestPlan.paths,
     "membership_id": ("membership", "id"),
     "membership_name": ("membership", "name"),
     "membership_type": ("membership", "type"),
-    "center_id": ("center", "id"),
-    "status_code": ("status",),
     "recurrence_status": ("recurrence_status",),
     "member_code": ("member_code",),
-    "invoice_id": ("invoice", "id"),
-    "invoice_number": ("invoice", "no"),
-    "purchase_date": ("purchase", "date"),
-    "price_sales": ("purchase", "price", "sales"),
-    "price_tax": ("purchase", "price", "tax"),
-    "price_final": ("purchase", "price", "final"),
     "expiry_date": ("expiry_date",),
     "next_collection_date": ("next_collection_date",),
     "grace_period_date": ("grace_period_date",),
     "grace_period_days": ("grace_period_days",),
     "credit_balance": ("credit_balance", "total"),
-    "is_refunded": ("is_refunded",),
     "freeze_start_date": ("freeze", "start_date"),
     "freeze_end_date": ("freeze", "end_date"),
     "freeze_fee": ("freeze", "fee"),
@@ -89,69 +78,41 @@ PATHS: dict[str, tuple[str, ...]] = {
 }
 
 
-class _Credit(parts.Part):
+class _Credit(parts.Schema):
     total = zf.Money()
 
 
-class _Freeze(parts.Part):
-    start_date = zf.LocalDateTime(load_default=None)
-    end_date = zf.LocalDateTime(load_default=None)
+class _Freeze(parts.Schema):
+    start_date = zf.LocalDateTime()
+    end_date = zf.LocalDateTime()
     fee = zf.Money()
 
 
-class _Cancel(parts.Part):
-    cancel_initiated_date = zf.LocalDateTime(load_default=None)
-    cancel_date = zf.LocalDateTime(load_default=None)
-    termination_date = zf.LocalDateTime(load_default=None)
-    reason = zf.Text(load_default=None)
+class _Cancel(parts.Schema):
+    cancel_initiated_date = zf.LocalDateTime()
+    cancel_date = zf.LocalDateTime()
+    termination_date = zf.LocalDateTime()
+    reason = zf.Text()
 
 
-class MembershipSchema(Schema):
-    """Every membership event's body (Created's `data`, or the bare body of the others).
+class MembershipSchema(parts.GuestPlan):
+    """Every membership event's body (Created's `data`, or the bare body of the others)."""
 
-    Optional keys have no load_default, so that post_load can tell which ones the body had.
-    """
+    record = Membership
+    paths = PATHS
 
-    class Meta:
-        unknown = EXCLUDE
-
-    user_membership_id = zf.Guid(required=True, allow_none=False)
-    group_user_membership_id = zf.Guid(allow_none=True)
-    guest_id = zf.Guid(allow_none=True)
-    membership = fields.Nested(parts.Named, allow_none=True)
-    center = fields.Nested(parts.Center, allow_none=True)
-    status = fields.Integer(allow_none=True)
-    recurrence_status = fields.Integer(allow_none=True)
-    member_code = zf.Text(allow_none=True)
-    invoice = fields.Nested(parts.Invoice, allow_none=True)
-    purchase = fields.Nested(parts.Purchase, allow_none=True)
-    expiry_date = zf.LocalDateTime(allow_none=True)
-    next_collection_date = zf.LocalDateTime(allow_none=True)
-    grace_period_date = zf.LocalDateTime(allow_none=True)
-    grace_period_days = fields.Integer(allow_none=True)
-    credit_balance = fields.Nested(_Credit, allow_none=True)
-    is_refunded = fields.Boolean(allow_none=True)
-    freeze = fields.Nested(_Freeze, allow_none=True)
-    cancel = fields.Nested(_Cancel, allow_none=True)
-
-    @post_load
-    def _record(self, data: dict[str, Any], **kwargs: Any) -> Membership:
-        if data["user_membership_id"] is None:  # the nil GUID is no membership
-            raise ValidationError("Not a valid GUID.", field_name="user_membership_id")
-        return Membership(
-            user_membership_id=data["user_membership_id"],
-            carried=frozenset(data),
-            **{column: parts.dig(data, path) for column, path in PATHS.items()},
-        )
-
-
-def columns(membership: Membership) -> dict[str, Any]:
-    """The `guest_memberships` columns this event carries (see PATHS)."""
-    return {
-        column: getattr(membership, column)
-        for column, path in PATHS.items()
-        if path[0] in membership.carried
-    }
+    user_membership_id = zf.RequiredGuid()
+    group_user_membership_id = zf.Guid()
+    membership = zf.Nested(parts.Named)
+    recurrence_status = zf.Integer()
+    member_code = zf.Text()
+    expiry_date = zf.LocalDateTime()
+    next_collection_date = zf.LocalDateTime()
+    grace_period_date = zf.LocalDateTime()
+    grace_period_days = zf.Integer()
+    credit_balance = zf.Nested(_Credit)
+    freeze = zf.Nested(_Freeze)
+    cancel = zf.Nested(_Cancel)
 
 
 # Built once: schema objects are reused for every event (building one costs more than a load).
@@ -166,24 +127,16 @@ def _project(status: str, unfreeze: bool | None = None) -> projection.Projection
     """
 
     def project(membership: Membership, applied: projection.Applied) -> projection.Projected:
-        row = {
-            "user_membership_id": membership.user_membership_id,
-            **columns(membership),
-            "status": status,
-            **applied.stamp(),
-        }
+        row = {**MEMBERSHIP.columns(membership), "status": status, **applied.stamp()}
         if unfreeze is not None:
-            row["unfrozen_at"] = (applied.event_at or applied.received_at) if unfreeze else None
-        return projection.Projected(
-            projection.text(membership.user_membership_id),
-            membership.center_id,
-            {"guest_memberships": [row]},
-        )
+            row["unfrozen_at"] = applied.at if unfreeze else None
+        return MEMBERSHIPS.projected(row)
 
     return project
 
 
-TABLES = (projection.Table("guest_memberships", key="user_membership_id"),)
+MEMBERSHIPS = projection.Table("guest_memberships", key="user_membership_id")
+TABLES = (MEMBERSHIPS,)
 
 # Only Guest.Membership.Created is documented; the others are printed as bare bodies and their
 # names are guesses after it (the URL path names them: /webhooks/zenoti/<event type>).

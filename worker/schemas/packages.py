@@ -8,8 +8,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
-
 from worker.pipeline import projection
 from worker.schemas import fields as zf
 from worker.schemas import parts
@@ -56,19 +54,12 @@ class Package:
 
 # Column → where it is in the body. A column is projected only when the body has the first key.
 PATHS: dict[str, tuple[str, ...]] = {
-    "guest_id": ("guest_id",),  # in no sample: kept should a real body carry it
+    "user_package_id": ("user_package_id",),
+    **parts.GuestPlan.paths,  # its guest_id is in no package sample: kept should one carry it
     "package_id": ("package", "id"),
     "package_name": ("package", "name"),
     "package_type": ("package", "type"),
-    "center_id": ("center", "id"),
-    "status_code": ("status",),
     "package_state": ("user_package_state",),
-    "invoice_id": ("invoice", "id"),
-    "invoice_number": ("invoice", "no"),
-    "purchase_date": ("purchase", "date"),
-    "price_sales": ("purchase", "price", "sales"),
-    "price_tax": ("purchase", "price", "tax"),
-    "price_final": ("purchase", "price", "final"),
     "start_date": ("date", "start"),
     "end_date": ("date", "end"),
     "end_date_with_grace": ("date", "end_date_with_grace"),
@@ -78,7 +69,6 @@ PATHS: dict[str, tuple[str, ...]] = {
     "has_first_redemption": ("has_first_redemption",),
     "completed_schedules": ("schedule", "completed_schedules"),
     "next_schedule_date": ("schedule", "next_schedule_date"),
-    "is_refunded": ("is_refunded",),
     # Sums over the package's services (sessions, and the value left to redeem).
     "services_total": ("services", "total"),
     "services_used": ("services", "used"),
@@ -87,77 +77,53 @@ PATHS: dict[str, tuple[str, ...]] = {
 }
 
 
-class _Validity(parts.Part):
-    start = zf.LocalDateTime(load_default=None)
-    end = zf.LocalDateTime(load_default=None)
-    end_date_with_grace = zf.LocalDateTime(load_default=None)
+class _Validity(parts.Schema):
+    start = zf.LocalDateTime()
+    end = zf.LocalDateTime()
+    end_date_with_grace = zf.LocalDateTime()
 
 
-class _Schedule(parts.Part):
-    completed_schedules = fields.Integer(load_default=None, allow_none=True)
-    next_schedule_date = zf.LocalDateTime(load_default=None)
+class _Schedule(parts.Schema):
+    completed_schedules = zf.Integer()
+    next_schedule_date = zf.LocalDateTime()
 
 
-class _ServiceBalance(parts.Part):
-    total = fields.Integer(load_default=None, allow_none=True)
-    used = fields.Integer(load_default=None, allow_none=True)
-    balance = fields.Integer(load_default=None, allow_none=True)
+class _ServiceBalance(parts.Schema):
+    total = zf.Integer()
+    used = zf.Integer()
+    balance = zf.Integer()
     balance_amount = zf.Money()
 
 
-class PackageSchema(Schema):
-    """Every package event's bare body; optional keys have no load_default, so that post_load
-    can tell which ones the body had."""
+class _Sums(zf.Many):
+    """The package's services, as each counter summed over the services that state it (None
+    where none does)."""
 
-    class Meta:
-        unknown = EXCLUDE
-
-    user_package_id = zf.Guid(required=True, allow_none=False)
-    guest_id = zf.Guid(allow_none=True)
-    package = fields.Nested(parts.Named, allow_none=True)
-    center = fields.Nested(parts.Center, allow_none=True)
-    status = fields.Integer(allow_none=True)
-    user_package_state = fields.Integer(allow_none=True)
-    invoice = fields.Nested(parts.Invoice, allow_none=True)
-    purchase = fields.Nested(parts.Purchase, allow_none=True)
-    date = fields.Nested(_Validity, allow_none=True)
-    never_expires = fields.Boolean(allow_none=True)
-    expiration_days = fields.Integer(allow_none=True)
-    start_validity_at_first_redemption = fields.Boolean(allow_none=True)
-    has_first_redemption = fields.Boolean(allow_none=True)
-    schedule = fields.Nested(_Schedule, allow_none=True)
-    is_refunded = fields.Boolean(allow_none=True)
-    services = fields.List(fields.Nested(_ServiceBalance), allow_none=True)
-
-    @post_load
-    def _record(self, data: dict[str, Any], **kwargs: Any) -> Package:
-        if data["user_package_id"] is None:  # the nil GUID is no package
-            raise ValidationError("Not a valid GUID.", field_name="user_package_id")
-        if data.get("services") is not None:
-            data = {**data, "services": _sums(data["services"])}
-        return Package(
-            user_package_id=data["user_package_id"],
-            carried=frozenset(data),
-            **{column: parts.dig(data, path) for column, path in PATHS.items()},
-        )
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        services = super()._deserialize(value, attr, data, **kwargs)
+        sums = {}
+        for counter in ("total", "used", "balance", "balance_amount"):
+            values = [s[counter] for s in services if s[counter] is not None]
+            sums[counter] = sum(values) if values else None
+        return sums
 
 
-def _sums(services: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each counter summed over the services that state it; None where none does."""
-    sums = {}
-    for counter in ("total", "used", "balance", "balance_amount"):
-        values = [s[counter] for s in services if s[counter] is not None]
-        sums[counter] = sum(values) if values else None
-    return sums
+class PackageSchema(parts.GuestPlan):
+    """Every package event's bare body."""
 
+    record = Package
+    paths = PATHS
 
-def columns(package: Package) -> dict[str, Any]:
-    """The `guest_packages` columns this event carries (see PATHS)."""
-    return {
-        column: getattr(package, column)
-        for column, path in PATHS.items()
-        if path[0] in package.carried
-    }
+    user_package_id = zf.RequiredGuid()
+    package = zf.Nested(parts.Named)
+    user_package_state = zf.Integer()
+    date = zf.Nested(_Validity)
+    never_expires = zf.Boolean()
+    expiration_days = zf.Integer()
+    start_validity_at_first_redemption = zf.Boolean()
+    has_first_redemption = zf.Boolean()
+    schedule = zf.Nested(_Schedule)
+    services = _Sums(_ServiceBalance, allow_none=True)
 
 
 # Built once: schema objects are reused for every event (building one costs more than a load).
@@ -165,13 +131,11 @@ PACKAGE = PackageSchema()
 
 
 def _project(package: Package, applied: projection.Applied) -> projection.Projected:
-    row = {"user_package_id": package.user_package_id, **columns(package), **applied.stamp()}
-    return projection.Projected(
-        projection.text(package.user_package_id), package.center_id, {"guest_packages": [row]}
-    )
+    return PACKAGES.projected({**PACKAGE.columns(package), **applied.stamp()})
 
 
-TABLES = (projection.Table("guest_packages", key="user_package_id"),)
+PACKAGES = projection.Table("guest_packages", key="user_package_id")
+TABLES = (PACKAGES,)
 
 _HANDLER = projection.Handler(PACKAGE, _project)
 
