@@ -29,7 +29,7 @@ bench: $(VENV)/.dev
 # Rewrite zenoti_ingest/sql/schema.sql after adding a migration (tests/integration/test_migrations.py
 # fails until it matches): migrates a scratch database on DATABASE_URL's server, or an embedded one.
 schema: $(VENV)/.run
-	$(BIN)/python -m zenoti_ingest.migrate --write-schema
+	$(BIN)/python -m zenoti_ingest.schema_snapshot --write-schema
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else \

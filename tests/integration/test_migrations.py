@@ -15,7 +15,7 @@ import pytest
 from psycopg import sql as pgsql
 from psycopg.conninfo import make_conninfo
 
-from zenoti_ingest import migrate, services, sql
+from zenoti_ingest import migrate, schema_snapshot, services, sql
 
 VERSIONS = [path.stem for path in sorted(sql.MIGRATIONS_DIR.glob("*.sql"))]
 RACES = 5  # new databases the two processes migrate at once, one after the other
@@ -61,7 +61,7 @@ def migrated_schema(postgres_service: services.Service, pg_admin: psycopg.Connec
     try:
         url = make_conninfo(postgres_service.url, dbname=name)
         assert migrate.migrate(url) == VERSIONS
-        return migrate.describe(url)
+        return schema_snapshot.describe(url)
     finally:
         _drop(pg_admin, name)
 
@@ -71,10 +71,10 @@ def test_migrating_twice_applies_nothing_the_second_time(new_database_url) -> No
     it again applies nothing and leaves its schema exactly as it was."""
     url = new_database_url()
     assert VERSIONS and migrate.migrate(url) == VERSIONS
-    schema = migrate.describe(url)
+    schema = schema_snapshot.describe(url)
 
     assert migrate.migrate(url) == []
-    assert migrate.describe(url) == schema
+    assert schema_snapshot.describe(url) == schema
     with psycopg.connect(url) as conn:
         recorded = conn.execute("SELECT version FROM schema_migrations ORDER BY version")
         assert [version for (version,) in recorded] == VERSIONS
@@ -114,7 +114,7 @@ def test_two_processes_migrating_a_new_database_at_once_both_succeed(
             assert not failed, f"race {race}: a migrator died:\n" + "\n".join(failed)
             applied = sorted((json.loads(answer) for answer in answers), key=len)
             assert applied == [[], VERSIONS], f"race {race}"
-            assert migrate.describe(url) == migrated_schema, f"race {race}"
+            assert schema_snapshot.describe(url) == migrated_schema, f"race {race}"
     finally:
         for migrator in migrators:
             migrator.stdin.close()
@@ -126,7 +126,7 @@ def test_migrated_schema_is_the_checked_in_schema_sql(migrated_schema: str) -> N
     """The schema the migrations produce is the one checked in as sql/schema.sql: a migration
     that changes the schema changes that file with it, and a schema the migrations do not
     produce (a column added by hand, a migration edited after the fact) fails here."""
-    checked_in = migrate.SCHEMA_FILE.read_text()
+    checked_in = schema_snapshot.SCHEMA_FILE.read_text()
     if migrated_schema != checked_in:
         diff = difflib.unified_diff(
             checked_in.splitlines(keepends=True),
@@ -136,8 +136,9 @@ def test_migrated_schema_is_the_checked_in_schema_sql(migrated_schema: str) -> N
         )
         pytest.fail(
             "zenoti_ingest/sql/schema.sql is not the schema the migrations produce. If the "
-            f"migrations are right, regenerate it with `{migrate.WRITE_SCHEMA_COMMAND}` (that "
-            "is, `.venv/bin/python -m zenoti_ingest.migrate --write-schema`) and commit it.\n"
+            f"migrations are right, regenerate it with `{schema_snapshot.WRITE_SCHEMA_COMMAND}` "
+            "(that is, `.venv/bin/python -m zenoti_ingest.schema_snapshot --write-schema`) and "
+            "commit it.\n"
             + "".join(diff),
             pytrace=False,
         )

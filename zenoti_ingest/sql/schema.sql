@@ -1,5 +1,5 @@
 -- The schema the migrations in sql/migrations produce, read from the catalogs by
--- zenoti_ingest/migrate.py. Generated: do not edit; regenerate with `make schema`.
+-- zenoti_ingest/schema_snapshot.py. Generated: do not edit; regenerate with `make schema`.
 
 GRANT USAGE ON SCHEMA public TO PUBLIC;
 
