@@ -87,3 +87,17 @@ def test_rule_tests_fail_when_an_alert_is_wrong(tmp_path):
     result = promtool("test", "rules", str(test_file))
     assert result.returncode != 0
     assert "ZenotiNoWorkers" in result.stdout + result.stderr
+
+
+def test_readme_says_what_each_alert_means_and_what_to_do():
+    """README's "### Alerts" has an entry for every alert, each with a *Do:*."""
+    readme = (monitoring.ROOT / "README.md").read_text()
+    section = readme.split("\n### Alerts\n", 1)[1].split("\n#", 1)[0]
+    entries = {
+        entry.split("**", 2)[1].strip("`"): entry
+        for entry in section.split("\n* ")[1:]
+        if entry.startswith("**")
+    }
+    assert entries.keys() == EXPECTED_ALERTS
+    for name, entry in entries.items():
+        assert "*Do:*" in entry, name
