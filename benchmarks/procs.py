@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,10 @@ from typing import TypeVar
 import psutil
 
 BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR.parent))  # tests.fixtures: helpers shared with the test suite
+from tests.fixtures import ports  # noqa: E402
+
+free_port = ports.free_port  # the one copy, shared with the tests
 STOP_TIMEOUT_SECONDS = 20.0
 POLL_SECONDS = 0.05
 
@@ -168,12 +171,6 @@ def wait_until(
 def say(message: str) -> None:
     """Progress, on stderr (the closing table goes to stdout)."""
     print(message, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def env(**extra: str) -> dict[str, str]:

@@ -1,20 +1,34 @@
-"""The Redis databases (10-13) and Postgres databases (zi_bench_*) a run owns: emptied, dropped."""
+"""The Redis databases (10-13) and Postgres databases (zi_bench_*) a run owns: emptied, dropped.
+
+Redis and Postgres are found, or embedded, the way the test suite finds them (the same defaults,
+tests/fixtures/services.py; ZI_BENCH_REDIS_URL and ZI_BENCH_POSTGRES_URL override them); an
+embedded server keeps its data in .zenoti-ingest-test/bench and stops when the run exits.
+"""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import redis
-from psycopg import sql as pgsql
 from psycopg.conninfo import make_conninfo
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fixtures, as the suite's
+from tests.fixtures import clones
+from tests.fixtures import services as found
 from zenoti_ingest import migrate
 
-REDIS_BASE_URL = os.environ.get("ZI_BENCH_REDIS_URL", "redis://127.0.0.1:6379")
-POSTGRES_URL = os.environ.get("ZI_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
+SERVICES = found.Services(
+    os.environ.get("ZI_BENCH_REDIS_URL", found.TEST_REDIS_URL),
+    os.environ.get("ZI_BENCH_POSTGRES_URL", found.TEST_DATABASE_URL),
+    found.DATA_DIR / "bench",
+)
+atexit.register(SERVICES.stop)
 REDIS_DATABASES = range(10, 14)
 DATABASE_PREFIX = "zi_bench_"
 
@@ -22,13 +36,13 @@ DATABASE_PREFIX = "zi_bench_"
 def redis_url(number: int) -> str:
     if number not in REDIS_DATABASES:
         raise ValueError(f"the benchmark owns Redis databases 10-13 only, not {number}")
-    return f"{REDIS_BASE_URL.rstrip('/')}/{number}"
+    return found.with_db(SERVICES.redis().url, number)
 
 
 def database_url(name: str) -> str:
     if not name.startswith(DATABASE_PREFIX):
         raise ValueError(f"benchmark databases are named {DATABASE_PREFIX}*, not {name}")
-    return make_conninfo(POSTGRES_URL, dbname=name)
+    return make_conninfo(SERVICES.postgres().url, dbname=name)
 
 
 @contextlib.contextmanager
@@ -70,11 +84,9 @@ def scalar(url: str, statement: str, params: dict | None = None) -> object:
 
 
 def maintenance_url() -> str:
-    return make_conninfo(POSTGRES_URL, dbname="postgres")
+    return make_conninfo(SERVICES.postgres().url, dbname="postgres")
 
 
 def _drop(name: str) -> None:
     with psycopg.connect(maintenance_url(), autocommit=True) as conn:
-        conn.execute(
-            pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name))
-        )
+        clones.drop(conn, name)

@@ -128,4 +128,14 @@ def _connection() -> psycopg.Connection:
     return psycopg.connect(os.environ["BENCH_DATABASE_URL"], autocommit=True)
 
 
-app = make_app(os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/12"))
+def __getattr__(name: str) -> Celery:
+    """`app`, built on first use from BENCH_BROKER_URL (servers.baseline_env sets it): the
+    Celery worker and the Flask view use it; the benchmark itself calls make_app."""
+    if name != "app":
+        raise AttributeError(name)
+    return _app()
+
+
+@functools.cache
+def _app() -> Celery:
+    return make_app(os.environ["BENCH_BROKER_URL"])

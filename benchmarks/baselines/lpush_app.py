@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -10,7 +11,11 @@ import redis
 
 KEY = "bench:lpush"
 
-_redis = redis.Redis.from_url(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10"))
+
+@functools.cache
+def _redis() -> redis.Redis:
+    """The client of this server process, on BENCH_REDIS_URL (servers.baseline_env sets it)."""
+    return redis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
 
 
 def app(environ: dict[str, Any], start_response: Callable[..., object]) -> Iterable[bytes]:
@@ -18,6 +23,6 @@ def app(environ: dict[str, Any], start_response: Callable[..., object]) -> Itera
         start_response("200 OK", [("Content-Length", "0")])
         return [b""]
     body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-    _redis.lpush(KEY, body)
+    _redis().lpush(KEY, body)
     start_response("202 Accepted", [("Content-Type", "application/json"), ("Content-Length", "2")])
     return [b"{}"]

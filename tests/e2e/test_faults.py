@@ -1,6 +1,6 @@
 """The fault matrix, small: one fault per test, injected under a steady shuffled stream of
 deliveries through real ingress and worker processes, each scenario on its own Redis (appendonly)
-and Postgres database (tests/fixtures/chaos.py; `python benchmarks/chaos.py` runs it larger).
+and Postgres database (tests/fixtures/chaos/; `python benchmarks/chaos.py` runs it larger).
 
 Every test then proves the same things: every delivery answered 202 settled (processed,
 duplicate, or dead with a reason; none lost, none pending), each envelope id was applied by
@@ -14,21 +14,25 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fixtures import chaos
+from tests.fixtures.chaos import driver, faults, labs, verify
+from zenoti_ingest import services
 
-SMALL = chaos.Size(deliveries=250, rate=50, refuse_seconds=3, settle_seconds=60, batch=40)
+SMALL = faults.Size(deliveries=250, rate=50, refuse_seconds=3, settle_seconds=60, batch=40)
 RECOVER_SECONDS = 60
 
 
 @pytest.fixture(scope="module")
-def chaos_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[chaos.Run]:
-    """A run for this module: a migrated template database; each scenario clones its own."""
-    run = chaos.Run(tmp_path_factory.mktemp("chaos"))
+def chaos_run(
+    tmp_path_factory: pytest.TempPathFactory, postgres_service: services.Service
+) -> Iterator[driver.Run]:
+    """A run for this module on the suite's Postgres: a migrated template database; each
+    scenario clones its own."""
+    run = driver.Run(tmp_path_factory.mktemp("chaos"), postgres_service.url)
     yield run
     run.close()
 
 
-def assert_clean(outcome: chaos.Outcome, ignore: set[str] = frozenset()) -> None:
+def assert_clean(outcome: verify.Outcome, ignore: set[str] = frozenset()) -> None:
     problems = [p for p in outcome.problems if not any(i in p for i in ignore)]
     assert not problems, "\n".join([*problems[:20], f"logs: {outcome.log_dir}"])
     assert outcome.lost == 0
@@ -109,7 +113,7 @@ def test_postgres_refusing_connections(chaos_run):
 
 
 @pytest.fixture(scope="module")
-def poison(chaos_run: chaos.Run) -> Iterator[chaos.Outcome]:
+def poison(chaos_run: driver.Run) -> Iterator[verify.Outcome]:
     yield chaos_run.scenario("poison", SMALL)
 
 
@@ -119,7 +123,7 @@ def test_poison_is_dead_lettered_after_a_bounded_number_of_crashes(poison):
     never looping; everything outside its batches settles as usual."""
     status, failure_class, attempts = poison.details["poison"]
     assert (status, failure_class) == ("dead", "retries_exhausted")
-    assert poison.details["crashes"] <= chaos.MAX_DELIVERIES
+    assert poison.details["crashes"] <= labs.MAX_DELIVERIES
     assert attempts == poison.details["crashes"] + 1
     assert_clean(poison, ignore=poison.details.get("batch_mate_ids", set()))
 

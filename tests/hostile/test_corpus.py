@@ -25,7 +25,7 @@ from structlog.testing import capture_logs
 
 from ingress import app as ingress_app
 from tests import hostile
-from tests.fixtures import database, wsgi
+from tests.fixtures import database, draining, wsgi
 from worker.pipeline import batch
 from zenoti_ingest import contract, stream
 from zenoti_ingest.settings import Settings
@@ -386,7 +386,7 @@ def test_the_whole_corpus_drains_as_one_batch(fast, pool):
     for case in cases:
         answer = wsgi.call(app, "POST", case.url, case.body)
         ids[answer.json()["ingest_id"]] = case
-    assert hostile.drain_until_empty(fast, pool, max_rounds=1) == (1, [])
+    assert draining.until_empty(fast, pool, max_rounds=1).errors == []
     rows = database.fetch(
         fast.database_url,
         "SELECT ingest_id::text, status, failure_class, error FROM webhook_events",
@@ -416,7 +416,7 @@ def test_a_delivery_nobody_can_read_does_not_take_its_batch_mates_with_it(fast, 
     unforeseen = by_name("number-huge-package-balance.json")
     unforeseen_id = wsgi.call(app, "POST", unforeseen.url, unforeseen.body).json()["ingest_id"]
     with capture_logs() as logged:
-        assert hostile.drain_until_empty(fast, pool, max_rounds=1) == (1, [])
+        assert draining.until_empty(fast, pool, max_rounds=1).errors == []
     assert row(fast.database_url, good_id) == ("processed", None, None)
     status, failure_class, error = row(fast.database_url, unforeseen_id)
     assert (status, failure_class) == ("dead", "unexpected")
@@ -440,7 +440,7 @@ def test_a_stream_entry_with_an_over_long_hint_settles_in_one_round(fast, pool):
     client = redis.Redis.from_url(fast.redis_url)
     for d in (bad, good):
         client.xadd(stream.Keys.of(fast).deliveries, stream.encode(d))
-    assert hostile.drain_until_empty(fast, pool, max_rounds=1) == (1, [])
+    assert draining.until_empty(fast, pool, max_rounds=1).errors == []
     status, failure_class, error = row(fast.database_url, bad.ingest_id)
     assert (status, failure_class) == ("dead", "unknown_event_type") and case.reason in error
     assert archived_hint(fast.database_url, bad.ingest_id) == ("", None)
@@ -470,8 +470,8 @@ def test_a_delivery_that_crashes_the_drain_is_dead_after_max_deliveries(fast, po
     monkeypatch.setattr(batch, "prepare", prepare)
     app = ingress_app.create_app(fast)
     ingest_id = wsgi.call(app, "POST", poison.url, poison.body).json()["ingest_id"]
-    rounds, seen = hostile.drain_until_empty(fast, pool, max_rounds=fast.max_deliveries + 2)
-    assert rounds == fast.max_deliveries + 1 and set(seen) == {"WorkerCrash"}
+    drained = draining.until_empty(fast, pool, max_rounds=fast.max_deliveries + 2)
+    assert drained.rounds == fast.max_deliveries + 1 and set(drained.errors) == {"WorkerCrash"}
     assert parsed == list(range(1, fast.max_deliveries + 1))
     status, failure_class, _ = row(fast.database_url, ingest_id)
     assert (status, failure_class) == ("dead", "retries_exhausted")

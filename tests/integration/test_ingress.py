@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import io
-import socket
 
 import pytest
 import redis
 
 from ingress import app as ingress_app
-from tests.fixtures import samples, wsgi
+from tests.fixtures import ports, samples, wsgi
 from zenoti_ingest import contract, stream
 from zenoti_ingest.settings import Settings
 
@@ -100,16 +99,10 @@ def test_empty_post_is_a_ping_and_enqueues_nothing(ingress):
     assert stream_entries(settings) == []
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_redis_unreachable_gives_503_with_retry_after_never_2xx():
     """No broker, no 2xx: 503 with Retry-After; readyz says not ready; healthz stays up."""
     settings = Settings(
-        redis_url=f"redis://127.0.0.1:{closed_port()}/0", enqueue_timeout_seconds=0.5
+        redis_url=f"redis://127.0.0.1:{ports.free_port()}/0", enqueue_timeout_seconds=0.5
     )
     app = ingress_app.create_app(settings)
     answer = wsgi.call(app, "POST", "/webhooks/zenoti/Appointment.Started", b"{}")

@@ -39,8 +39,7 @@ def group_status(delivery_id: str, timestamp: str, **changes) -> bytes:
 
 def appointment_event(event_type: str, delivery_id: str, timestamp: str, **changes) -> bytes:
     """A Started/Completed envelope about the Created sample's appointment."""
-    page = "appointment-started" if event_type.endswith("Started") else "appointment-completed"
-    data = samples.repaired_json(page)
+    data = samples.repaired_json(samples.page_of(event_type))
     data["appointments"][0].update(id=GROUP_APPOINTMENT, **changes)
     return samples.envelope(event_type, data, delivery_id, timestamp)
 

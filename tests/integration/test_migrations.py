@@ -12,9 +12,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql as pgsql
 from psycopg.conninfo import make_conninfo
 
+from tests.fixtures import clones
 from zenoti_ingest import migrate, schema_snapshot, services, sql
 
 VERSIONS = [path.stem for path in sorted(sql.MIGRATIONS_DIR.glob("*.sql"))]
@@ -32,12 +32,6 @@ for url in sys.stdin:
 """
 
 
-def _drop(pg_admin: psycopg.Connection, name: str) -> None:
-    pg_admin.execute(
-        pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name))
-    )
-
-
 @pytest.fixture
 def new_database_url(
     postgres_service: services.Service, pg_admin: psycopg.Connection
@@ -51,7 +45,7 @@ def new_database_url(
 
     yield new
     for name in names:
-        _drop(pg_admin, name)
+        clones.drop(pg_admin, name)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +57,7 @@ def migrated_schema(postgres_service: services.Service, pg_admin: psycopg.Connec
         assert migrate.migrate(url) == VERSIONS
         return schema_snapshot.describe(url)
     finally:
-        _drop(pg_admin, name)
+        clones.drop(pg_admin, name)
 
 
 def test_migrating_twice_applies_nothing_the_second_time(new_database_url) -> None:
@@ -138,7 +132,6 @@ def test_migrated_schema_is_the_checked_in_schema_sql(migrated_schema: str) -> N
             "zenoti_ingest/sql/schema.sql is not the schema the migrations produce. If the "
             f"migrations are right, regenerate it with `{schema_snapshot.WRITE_SCHEMA_COMMAND}` "
             "(that is, `.venv/bin/python -m zenoti_ingest.schema_snapshot --write-schema`) and "
-            "commit it.\n"
-            + "".join(diff),
+            "commit it.\n" + "".join(diff),
             pytrace=False,
         )

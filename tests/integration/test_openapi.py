@@ -11,7 +11,6 @@ that the document's event type pattern is the one the ingress routes by.
 from __future__ import annotations
 
 import re
-import socket
 import uuid
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from hypothesis import HealthCheck, settings
 from werkzeug.test import Client
 
 from ingress import app as ingress_app
+from tests.fixtures import ports
 from zenoti_ingest import contract
 from zenoti_ingest.settings import Settings
 
@@ -72,12 +72,6 @@ def test_openapi_yaml_is_a_valid_openapi_3_1_document():
 def test_the_app_conforms_to_openapi_yaml(case, app):
     """Every generated request: an answer the document describes, never a 5xx."""
     case.call_and_validate(app=app)
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def documented(path: str, method: str) -> dict:
@@ -155,7 +149,7 @@ def test_every_documented_answer_is_given_and_conforms(app):
     """Each status the document lists, made to happen: documented for its operation, with its
     required headers, and a body its schema accepts; 405 with Allow for other methods."""
     down = ingress_app.create_app(
-        Settings(redis_url=f"redis://127.0.0.1:{closed_port()}/0", enqueue_timeout_seconds=0.5)
+        Settings(redis_url=f"redis://127.0.0.1:{ports.free_port()}/0", enqueue_timeout_seconds=0.5)
     )
     apps = {"up": Client(app), "down": Client(down)}
     seen = set()

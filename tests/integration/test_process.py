@@ -18,8 +18,7 @@ COMPLETED_AT = "2022-02-21T19:31:00.1234567Z"
 
 
 def appointment_event(event_type: str, delivery_id: str, timestamp: str, **changes) -> bytes:
-    page = "appointment-started" if event_type.endswith("Started") else "appointment-completed"
-    data = samples.repaired_json(page)
+    data = samples.repaired_json(samples.page_of(event_type))
     data["appointments"][0].update(changes)
     return samples.envelope(event_type, data, delivery_id, timestamp)
 

@@ -25,18 +25,18 @@ PAGES = [
         if any(line.startswith("{") for line in p.read_text().splitlines())
     ),
 ]
-# The event type of the pages whose body has no envelope, as the webhook URL would name it.
-HINTS = {
-    "appointment-started": "Appointment.Started",
-    "appointment-completed": "Appointment.Completed",
-    "booking-approved": "Class.Booking.Approved",
-    "booking-rejected": "Class.Booking.Rejected",
-    "guest-membership-cancelled": "Guest.Membership.Cancelled",
-    "guest-membership-freeze": "Guest.Membership.Freeze",
-    "guest-membership-reinstate": "Guest.Membership.Reinstate",
-    "guest-package-status-update": "Guest.Package.StatusUpdate",
-    "guest-package-validity-update": "Guest.Package.ValidityUpdate",
-}
+# The pages whose body has no envelope: posted to the URL that names their event type.
+BARE_PAGES = (
+    "appointment-started",
+    "appointment-completed",
+    "booking-approved",
+    "booking-rejected",
+    "guest-membership-cancelled",
+    "guest-membership-freeze",
+    "guest-membership-reinstate",
+    "guest-package-status-update",
+    "guest-package-validity-update",
+)
 GUEST = "b9e61937-d5ce-46d5-be26-2659280d5eb9"  # the guest of the guest-* pages
 APPOINTMENT = "01d2dbac-51ad-4a5c-a252-40eaf47dd3a0"  # of appointment-started
 
@@ -70,7 +70,11 @@ def archive(pool):
         statuses.update(
             write(
                 pool,
-                delivery(body(page), HINTS.get(page, ""), received_us=1_700_000_000_000_000 + n),
+                delivery(
+                    body(page),
+                    samples.EVENT_TYPES[page] if page in BARE_PAGES else "",
+                    received_us=1_700_000_000_000_000 + n,
+                ),
             )
         )
     assert sorted(set(statuses.values())) == ["dead", "duplicate", "processed"]

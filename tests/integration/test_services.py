@@ -20,35 +20,35 @@ import redis
 from psycopg import conninfo
 from structlog import testing
 
+from tests.fixtures import ports
+from tests.fixtures import services as suite_services
 from zenoti_ingest import errors, services
 
-LOCAL_REDIS = "redis://127.0.0.1:6379/0"
-LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/x"
 
-
-@pytest.fixture
-def tmp_path() -> Iterator[pathlib.Path]:
+def _data_folder() -> Iterator[pathlib.Path]:
     """A data folder outside pytest's own temporary root: embedded Postgres runs initdb as
     another user, who must be able to reach it, and pytest keeps its root private (0700)."""
-    root = pathlib.Path(".zenoti-ingest-test").resolve()
-    root.mkdir(exist_ok=True)
+    root = suite_services.DATA_DIR.resolve()
+    root.mkdir(parents=True, exist_ok=True)
     path = pathlib.Path(tempfile.mkdtemp(prefix="services-", dir=root))
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
 
+tmp_path = pytest.fixture(_data_folder, name="tmp_path")
+elsewhere = pytest.fixture(_data_folder, name="elsewhere")  # for servers of another launcher
+
+
 @pytest.fixture
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return ports.free_port()
 
 
 @pytest.fixture(autouse=True)
-def no_server_left_behind(tmp_path: pathlib.Path) -> Iterator[None]:
+def no_server_left_behind(tmp_path: pathlib.Path, elsewhere: pathlib.Path) -> Iterator[None]:
     """Fails a test whose embedded servers outlive it (and kills them, so none leak)."""
     yield
-    left = [p for p in psutil.process_iter() if _works_in(p, tmp_path)]
+    left = [p for p in psutil.process_iter() if _works_in(p, tmp_path) or _works_in(p, elsewhere)]
     for process in left:
         process.kill()
     assert left == []
@@ -93,28 +93,43 @@ def _ensure_in_another_process(function: str, url: str, data_dir: pathlib.Path) 
     subprocess.run([sys.executable, "-c", textwrap.dedent(code)], check=True, timeout=30)
 
 
-def test_configured_services_are_used_as_they_are(tmp_path: pathlib.Path) -> None:
-    """Servers answering at the configured URLs are used (Postgres through its maintenance
-    database: the target one need not exist), nothing is started or written, stop() leaves
-    them alone, and the log names each without its password."""
-    with_password = "postgresql://postgres:s3cret@127.0.0.1:5432/x"  # trust auth ignores it
-    with testing.capture_logs() as logs:
-        found = [
-            services.ensure_redis(LOCAL_REDIS, tmp_path),
-            services.ensure_postgres(with_password, tmp_path),
+def test_configured_services_are_used_as_they_are(
+    tmp_path: pathlib.Path, elsewhere: pathlib.Path, free_port: int
+) -> None:
+    """Servers answering at the configured URLs (started here, by another launcher in another
+    data folder) are used (Postgres through its maintenance database: the target one need not
+    exist), nothing is started or written, stop() leaves them alone, and the log names each
+    without its password."""
+    running = [
+        services.ensure_redis(f"redis://127.0.0.1:{free_port}/0", elsewhere),
+        services.ensure_postgres(f"postgresql://postgres@127.0.0.1:{free_port}/x", elsewhere),
+    ]
+    try:
+        redis_url = running[0].url
+        socket_url = running[1].url  # postgresql://postgres@/x?host=<socket dir>&port=…
+        with_password = socket_url.replace("postgres@", "postgres:s3cret@")  # trust ignores it
+        with testing.capture_logs() as logs:
+            found = [
+                services.ensure_redis(redis_url, tmp_path),
+                services.ensure_postgres(with_password, tmp_path),
+            ]
+        for service in found:
+            service.stop()
+        assert [(s.name, s.url, s.embedded) for s in found] == [
+            ("redis", redis_url, False),
+            ("postgres", with_password, False),
         ]
-    for service in found:
-        service.stop()
-    assert [(s.name, s.url, s.embedded) for s in found] == [
-        ("redis", LOCAL_REDIS, False),
-        ("postgres", with_password, False),
-    ]
-    assert redis.Redis.from_url(LOCAL_REDIS).ping()
-    assert list(tmp_path.iterdir()) == []
-    assert [(e["event"], e["service"], e["embedded"], e["url"]) for e in logs] == [
-        ("service_ready", "redis", False, LOCAL_REDIS),
-        ("service_ready", "postgres", False, "postgresql://postgres:***@127.0.0.1:5432/x"),
-    ]
+        assert redis.Redis.from_url(redis_url).ping()
+        with psycopg.connect(socket_url, dbname="postgres") as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+        assert list(tmp_path.iterdir()) == []
+        assert [(e["event"], e["service"], e["embedded"], e["url"]) for e in logs] == [
+            ("service_ready", "redis", False, redis_url),
+            ("service_ready", "postgres", False, with_password.replace("s3cret", "***")),
+        ]
+    finally:
+        for service in running:
+            service.stop()
 
 
 def test_embedded_redis_takes_a_stream_entry_and_stops(

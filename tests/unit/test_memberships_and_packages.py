@@ -21,18 +21,24 @@ CREATED_AT = "2023-12-21T09:34:39.8025506Z"
 # The event type of each page: Created's comes from its envelope, the others' from the URL
 # (the names after Created are guesses, see worker/schemas/memberships.py and packages.py).
 MEMBERSHIP_PAGES = {
-    "guest-membership-created": "Guest.Membership.Created",
-    "guest-membership-freeze": "Guest.Membership.Freeze",
-    "guest-membership-unfreeze": "Guest.Membership.Unfreeze",
-    "guest-membership-cancelled": "Guest.Membership.Cancelled",
-    "guest-membership-reinstate": "Guest.Membership.Reinstate",
+    name: samples.EVENT_TYPES[name]
+    for name in (
+        "guest-membership-created",
+        "guest-membership-freeze",
+        "guest-membership-unfreeze",
+        "guest-membership-cancelled",
+        "guest-membership-reinstate",
+    )
 }
 PACKAGE_PAGES = {
-    "guest-package-creation": "Guest.Package.Creation",
-    "guest-package-redemption": "Guest.Package.Redemption",
-    "guest-package-redemption-reversal": "Guest.Package.RedemptionReversal",
-    "guest-package-status-update": "Guest.Package.StatusUpdate",
-    "guest-package-validity-update": "Guest.Package.ValidityUpdate",
+    name: samples.EVENT_TYPES[name]
+    for name in (
+        "guest-package-creation",
+        "guest-package-redemption",
+        "guest-package-redemption-reversal",
+        "guest-package-status-update",
+        "guest-package-validity-update",
+    )
 }
 PAGES = {**MEMBERSHIP_PAGES, **PACKAGE_PAGES}
 BROKEN_PAGES = (
