@@ -36,7 +36,7 @@ def measure(group: procs.Group, mode: str, body_file: Path, seconds: int) -> htt
         group.start(
             f"redis-{mode.replace(' ', '-')}",
             [
-                str(services._redis_server_binary()),
+                str(services.embedded_binary("redis-server")),
                 "--port",
                 str(port),
                 "--bind",

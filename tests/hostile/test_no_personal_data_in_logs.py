@@ -133,15 +133,17 @@ def post(port: int, case: hostile.Case, limit: int) -> int:
         connection.close()
 
 
-def test_real_processes_log_no_personal_data(pipeline, monkeypatch):
+def test_real_processes_log_no_personal_data(pipeline):
     """`zenoti-ingest serve` and `worker` logging JSON at DEBUG: every case posted over HTTP and
     settled, no drain round failing, then no canary and no printed personal value in either
     process's output, nor in any stored reason."""
-    monkeypatch.setenv("ZENOTI_INGEST_LOG_LEVEL", "DEBUG")
-    monkeypatch.setenv("ZENOTI_INGEST_SOURCES", SECRET_SOURCE)
-    monkeypatch.setenv(f"ZENOTI_INGEST_SOURCE_{SECRET_SOURCE.upper()}_WEBHOOK_SECRETS", "s3cret")
     pipeline.settings = replace(
-        pipeline.settings, retry_base_seconds=0.05, retry_max_seconds=0.2, drain_round_seconds=0.5
+        pipeline.settings,
+        retry_base_seconds=0.05,
+        retry_max_seconds=0.2,
+        drain_round_seconds=0.5,
+        log_level="DEBUG",
+        webhook_secrets={"": (), SECRET_SOURCE: ("s3cret",)},
     )
     pipeline.start("serve")
     pipeline.start("worker")
