@@ -4,7 +4,8 @@ Each child starts in a new session, so a terminal's Ctrl-C reaches only the laun
 decides; stopping sends SIGTERM to every child's whole group (granian's worker processes,
 Celery's pool), then SIGKILL to what is left after the grace period. The launcher is made the
 subreaper of everything below it, so a grandchild whose parent died first is still ours to
-wait for, and is reaped rather than left as a zombie that would look alive.
+wait for, and is reaped rather than left as a zombie that would look alive; and each child gets
+SIGTERM should the launcher die without stopping them (SIGKILL).
 
 Written here rather than taken from honcho: honcho 2.0's Manager forks a pump process per
 child (which would inherit the launcher's run lock), has no "second Ctrl-C stops at once",
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+_PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 POLL_SECONDS = 0.05
 
@@ -44,7 +46,11 @@ class ProcessGroup:
 
     def start(self, name: str, argv: Sequence[str], env: Mapping[str, str]) -> Child:
         process = subprocess.Popen(
-            list(argv), env=dict(env), stdin=subprocess.DEVNULL, start_new_session=True
+            list(argv),
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         child = Child(name, process)
         self.children.append(child)
@@ -90,3 +96,10 @@ class ProcessGroup:
         for group in self.groups:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(group, signum)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the launcher dies, even by SIGKILL (Linux), so
+    a killed launcher leaves no ingress or worker behind (they stop their own children)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
