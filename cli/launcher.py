@@ -84,17 +84,19 @@ def worker_command(settings: Settings, quiet: bool = False) -> list[str]:
     ]
 
 
-def check_port_free(settings: Settings) -> None:
-    """ConfigError naming PORT when something already listens there (before we start)."""
+def check_port_free(settings: Settings, port: int | None = None, variable: str = "PORT") -> None:
+    """ConfigError naming the variable when something already listens there (before we start):
+    PORT for the ingress, ZENOTI_INGEST_METRICS_PORT for the exporter."""
+    port = settings.port if port is None else port
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as granian binds
         try:
-            sock.bind((settings.host, settings.port))
+            sock.bind((settings.host, port))
         except OSError as exc:
             reason = "is in use" if exc.errno == errno.EADDRINUSE else f"can't be used ({exc})"
             raise errors.ConfigError(
-                f"PORT {settings.port} on {settings.host} {reason}: stop what listens there or"
-                " set PORT to a free port"
+                f"{variable} {port} on {settings.host} {reason}: stop what listens there or"
+                f" set {variable} to a free port"
             ) from None
 
 
@@ -130,6 +132,7 @@ def run(settings: Settings, verbose: bool = False) -> int:
         env = _child_env(redis_service.url, postgres_service.url)
         group.start("ingress", serve_command(settings, quiet=not verbose), env)
         group.start("worker", worker_command(settings, quiet=not verbose), env)
+        metrics = _start_metrics(settings, group, env)
         state = run_state.RunState(
             **{
                 **state.__dict__,
@@ -141,7 +144,7 @@ def run(settings: Settings, verbose: bool = False) -> int:
             }
         )
         run_state.write(settings.data_dir, state)
-        return _watch(settings, group, state, signals)
+        return _watch(settings, group, state, signals, metrics)
     finally:
         if group is not None:
             group.stop(STOP_GRACE_SECONDS, stop_now=lambda: len(signals) > 1)
@@ -161,13 +164,21 @@ def _watch(
     group: process_group.ProcessGroup,
     state: run_state.RunState,
     signals: list[int],
+    metrics: str,
 ) -> int:
     """Until a signal or a child's exit: announce once the ingress answers, then wait."""
     ready_by = time.monotonic() + READY_TIMEOUT_SECONDS
     announced = False
     while not signals:
         exited = group.exited()
-        if exited is not None:
+        if exited is not None and exited.name == METRICS:  # not worth stopping the pipeline
+            click.echo(
+                f"zenoti-ingest: the metrics exporter exited with code "
+                f"{exited.process.returncode}; the pipeline goes on without /metrics",
+                err=True,
+            )
+            group.children.remove(exited)
+        elif exited is not None:
             click.echo(
                 f"zenoti-ingest: the {exited.name} exited with code "
                 f"{exited.process.returncode}; stopping everything",
@@ -175,7 +186,7 @@ def _watch(
             )
             return 1
         if not announced and _ready(settings, state):
-            _announce(settings, state)
+            _announce(settings, state, metrics)
             announced = True
         elif not announced and time.monotonic() > ready_by:
             click.echo(
@@ -187,6 +198,28 @@ def _watch(
         time.sleep(POLL_SECONDS)
     click.echo("zenoti-ingest: stopping (Ctrl-C again stops at once)", err=True)
     return 0
+
+
+METRICS = "metrics"
+
+
+def metrics_command() -> list[str]:
+    """The exporter `zenoti-ingest metrics` serves, as `run`'s child (see cli/metrics.py)."""
+    return [sys.executable, "-m", "cli.metrics"]
+
+
+def _start_metrics(
+    settings: Settings, group: process_group.ProcessGroup, env: dict[str, str]
+) -> str:
+    """Start the exporter if its port is free; the banner's line either way. A taken port (a
+    second run on this machine) leaves the pipeline without /metrics, never stopped."""
+    try:
+        check_port_free(settings, settings.metrics_port, "ZENOTI_INGEST_METRICS_PORT")
+    except errors.ConfigError as exc:
+        return f"not served: {exc}"
+    port = str(settings.metrics_port)
+    group.start(METRICS, metrics_command(), {**env, "ZENOTI_INGEST_METRICS_PORT": port})
+    return f"{_ingress_url(settings).rsplit(':', 1)[0]}:{port}/metrics"
 
 
 def _child_env(redis_url: str, database_url: str) -> dict[str, str]:
@@ -227,7 +260,7 @@ def _ready(settings: Settings, state: run_state.RunState) -> bool:
         client.close()
 
 
-def _announce(settings: Settings, state: run_state.RunState) -> None:
+def _announce(settings: Settings, state: run_state.RunState, metrics: str) -> None:
     """The banner, last, once the ingress answers: where to post, how to look."""
 
     def which(embedded: bool) -> str:
@@ -239,6 +272,7 @@ def _announce(settings: Settings, state: run_state.RunState) -> None:
         f"zenoti-ingest is running (pid {state.pid}); Ctrl-C stops everything it started.\n"
         f"  post webhooks to  {state.ingress_url}/webhooks/zenoti/<event type>\n"
         f"  try it            make demo   (posts a sample of every event type)\n"
+        f"  metrics           {metrics}\n"
         f"  redis             {services.redact(state.redis_url)}  "
         f"({which(state.redis_embedded)})\n"
         f"  postgres          {services.redact(state.database_url)}  "

@@ -12,12 +12,13 @@ def procfile() -> dict[str, str]:
     return dict(line.split(": ", 1) for line in lines if line.strip())
 
 
-def test_procfile_has_release_web_and_worker():
-    """release migrates, web serves, worker drains."""
+def test_procfile_has_release_web_worker_and_metrics():
+    """release migrates, web serves, worker drains, metrics serves /metrics."""
     assert procfile() == {
         "release": "zenoti-ingest migrate",
         "web": "zenoti-ingest serve",
         "worker": "zenoti-ingest worker",
+        "metrics": "zenoti-ingest metrics",
     }
 
 

@@ -176,3 +176,74 @@ LIMIT greatest(%(limit)s, 1);
 SELECT attname FROM pg_attribute
 WHERE attrelid = %(table)s::regclass AND attnum > 0 AND NOT attisdropped
 ORDER BY attnum;
+
+-- count_dead_by_class --
+-- Dead letters now, per failure class (the exporter's zenoti_ingest_dead_letters gauge): one
+-- pass over the partial index of dead rows, whatever the size of the archive.
+SELECT coalesce(failure_class, 'unknown'), count(*)
+FROM webhook_events
+WHERE status = 'dead'
+GROUP BY 1
+ORDER BY 1;
+
+-- ---------------------------------------------------------------------------------------------
+-- stats and find (cli/stats.py, cli/find.py): what an operator reads; nothing here writes.
+-- (stats counts dead letters by class with count_dead_by_class, as the exporter does.)
+-- ---------------------------------------------------------------------------------------------
+
+-- stats_newest_failures --
+-- The newest dead letters: class and reason (reasons never quote values), never bodies.
+SELECT ingest_id, coalesce(last_failed_at, received_at) AS failed_at, source, event_type,
+       failure_class, error
+FROM dead_letters
+ORDER BY failed_at DESC, ingest_id DESC
+LIMIT %(limit)s;
+
+-- find_key_types --
+-- The type of each current-state table's key (uuid or text): an id is looked up only where
+-- it can be a key, so that every lookup uses the primary key.
+SELECT t.name, a.atttypid::regtype::text
+FROM unnest(%(tables)s::text[], %(keys)s::text[]) AS t(name, key)
+JOIN pg_attribute a ON a.attrelid = t.name::regclass AND a.attname = t.key;
+
+-- find_current_row --
+-- A current-state row by its key, as JSON (its columns in table order).
+SELECT row_to_json(t)
+FROM {table} t
+WHERE t.{key} = %(key)s;
+
+-- find_matches --
+-- The delivery ids of what concerns an id: the delivery with that ingest id, deliveries with
+-- that envelope id, the events about the entities (by the events_entity index), events about
+-- a container of the entity (an appointment's group or invoice) whose data name it, and the
+-- deliveries that last wrote its rows.
+SELECT delivery_id FROM webhook_events WHERE ingest_id = %(ingest_id)s::uuid
+UNION
+SELECT delivery_id FROM webhook_events WHERE ingest_id = ANY(%(writers)s::uuid[])
+UNION
+SELECT %(id)s::text
+UNION
+SELECT delivery_id FROM events WHERE entity_id = ANY(%(entity_ids)s::text[])
+UNION
+SELECT delivery_id FROM events
+WHERE entity_id = ANY(%(containers)s::text[]) AND strpos(data::text, %(mentioned)s::text) > 0;
+
+-- find_by_event_id --
+-- The delivery ids whose event has this event_id (there is no index on events.event_id: this
+-- reads the whole table, and runs only when the id matched nothing else).
+SELECT delivery_id FROM events WHERE event_id = %(id)s;
+
+-- find_deliveries --
+-- Every delivery of these delivery ids (the processed one, its duplicates, dead copies),
+-- oldest first, with its event and, for a duplicate, the delivery it repeats; never bodies.
+-- Only processed rows have an index on delivery_id: this reads the whole table.
+SELECT w.ingest_id, w.received_at, w.source, w.delivery_id, w.event_type, w.status,
+       w.processed_at, w.failure_class, w.error, w.attempts, w.last_failed_at, w.discard_reason,
+       e.event_id, e.entity_id, original.ingest_id AS duplicate_of
+FROM webhook_events w
+LEFT JOIN events e ON e.delivery_id = w.delivery_id
+LEFT JOIN webhook_events original
+       ON w.status = 'duplicate' AND original.status = 'processed'
+      AND original.delivery_id = w.delivery_id
+WHERE w.delivery_id = ANY(%(delivery_ids)s::text[])
+ORDER BY w.received_at, w.ingest_id;
