@@ -9,6 +9,12 @@ A process records into a buffer (a dict update under a lock: the hot paths pay n
 and the buffer is written with one pipeline of HINCRBY: by the worker after each batch, and
 by a daemon thread every FLUSH_SECONDS in the ingress, and at exit. A flush that fails (Redis
 down) puts the counts back, to go with the next one.
+
+Windowed counters (requests, settled deliveries) also go, in the same pipeline, to a hash per
+minute (`<key>:minute:<epoch minute>`, expiring after MINUTE_BUCKET_SECONDS), from which
+`zenoti-ingest stats` computes rates over the last 1, 5 and 15 minutes without Prometheus. The
+minute is the flush's (a second after the count at most, while Redis answers), so counting
+costs the hot path nothing more.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import contextlib
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -28,19 +35,28 @@ SEPARATOR = "\t"  # between label values in a hash field; no label value contain
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 END_TO_END_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
+WINDOWS_MINUTES = (1, 5, 15)  # the rates `stats` shows
+MINUTE_BUCKET_SECONDS = 20 * 60  # a minute's counts outlive the longest window, then go
 
 
-@dataclass(frozen=True)
+# eq=False: hashed by identity (each metric is declared once). A metric is half of the buffer's
+# dict key on the hot path, and hashing its fields cost more than the rest of inc().
+@dataclass(frozen=True, eq=False)
 class Metric:
     name: str
     kind: str
     help: str
     labels: tuple[str, ...] = ()
     buckets: tuple[float, ...] = ()
+    windowed: bool = False  # a counter also counted per minute, for rates (per_minute)
 
     def key(self, prefix: str) -> str:
         """The Redis hash that holds this metric's counts."""
         return f"{prefix}:metrics:{self.name}"
+
+    def minute_key(self, prefix: str, minute: int) -> str:
+        """The Redis hash of a windowed counter's counts in one minute (epoch seconds // 60)."""
+        return f"{self.key(prefix)}:minute:{minute}"
 
 
 REQUESTS = Metric(
@@ -49,6 +65,7 @@ REQUESTS = Metric(
     "Webhook requests by outcome (accepted, ping, unauthenticated, too_large, not_found, "
     "enqueue_failed, bad_request).",
     ("source", "outcome"),
+    windowed=True,
 )
 ENQUEUE_SECONDS = Metric(
     "zenoti_ingest_enqueue_seconds",
@@ -67,6 +84,7 @@ SETTLED = Metric(
     COUNTER,
     "Deliveries settled by the workers, by event type and outcome (processed, duplicate, dead).",
     ("event_type", "outcome"),
+    windowed=True,
 )
 DEAD_LETTERS = Metric(
     "zenoti_ingest_dead_letters_total",
@@ -118,8 +136,15 @@ def field(labels: tuple[str, ...], *suffix: str) -> str:
 class Recorder:
     """A process's buffer of metric changes, written to Redis by flush()."""
 
-    def __init__(self, client: redis.Redis, prefix: str, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str,
+        enabled: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._redis, self._prefix, self.enabled = client, prefix, enabled
+        self._clock = clock  # the minute of windowed counts (tests fix it)
         self._lock = threading.Lock()
         self._counts: defaultdict[tuple[Metric, str], float] = defaultdict(float)
         self._latest: dict[tuple[Metric, str], float] = {}
@@ -154,11 +179,14 @@ class Recorder:
         if not counts and not latest:
             return
         pipe = self._redis.pipeline(transaction=False)
+        minute, buckets = int(self._clock() // 60), set()
         for (metric, name), amount in counts.items():
-            if float(amount).is_integer():
-                pipe.hincrby(metric.key(self._prefix), name, int(amount))
-            else:
-                pipe.hincrbyfloat(metric.key(self._prefix), name, amount)
+            _add(pipe, metric.key(self._prefix), name, amount)
+            if metric.windowed:
+                buckets.add(metric.minute_key(self._prefix, minute))
+                _add(pipe, metric.minute_key(self._prefix, minute), name, amount)
+        for bucket in buckets:
+            pipe.expire(bucket, MINUTE_BUCKET_SECONDS)
         for (metric, name), value in latest.items():
             pipe.hset(metric.key(self._prefix), name, value)
         try:
@@ -184,6 +212,43 @@ class Recorder:
 
         threading.Thread(target=loop, name="metrics-flush", daemon=True).start()
         atexit.register(self.flush)
+
+
+def _add(pipe: redis.client.Pipeline, key: str, name: str, amount: float) -> None:
+    if float(amount).is_integer():
+        pipe.hincrby(key, name, int(amount))
+    else:
+        pipe.hincrbyfloat(key, name, amount)
+
+
+def per_minute(
+    client: redis.Redis,
+    prefix: str,
+    metric: Metric,
+    now: float | None = None,
+    windows: tuple[int, ...] = WINDOWS_MINUTES,
+) -> dict[tuple[str, ...], dict[int, float]]:
+    """A windowed counter's mean rate per minute over each of the last `windows` minutes, by
+    label values: {labels: {minutes: rate}}, read from its minute hashes in one pipeline.
+
+    The current minute is partial, so a window of N minutes counts it, the N-1 before it, and
+    the share of the minute before those that still lies within the last N*60 seconds (a
+    sliding-window estimate: rates move smoothly instead of dropping as each minute starts).
+    """
+    now = time.time() if now is None else now
+    minute, seconds = divmod(now, 60)
+    pipe = client.pipeline(transaction=False)
+    for back in range(max(windows) + 1):
+        pipe.hgetall(metric.minute_key(prefix, int(minute) - back))
+    buckets = pipe.execute()  # buckets[k]: the minute k minutes before the current one
+    result = {}
+    for name in {name for bucket in buckets for name in bucket}:
+        counts = [float(bucket.get(name, 0)) for bucket in buckets]
+        labels = tuple(name.decode().split(SEPARATOR)) if metric.labels else ()
+        result[labels] = {
+            n: (sum(counts[:n]) + counts[n] * (1 - seconds / 60)) / n for n in windows
+        }
+    return result
 
 
 def counts(client: redis.Redis, prefix: str, metric: Metric) -> dict[tuple[str, ...], float]:
