@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from cli import archive, dlq, exits, metrics, run, run_state, tools
+from cli import archive, dlq, exits, find, metrics, run, run_state, stats, tools
 from zenoti_ingest import errors, logs
 from zenoti_ingest import settings as settings_module
 
@@ -69,4 +69,6 @@ main.add_command(archive.rebuild_command)
 main.add_command(tools.psql)
 main.add_command(tools.redis_cli)
 main.add_command(tools.demo)
+main.add_command(stats.stats)
+main.add_command(find.find)
 main.add_command(metrics.metrics_command)

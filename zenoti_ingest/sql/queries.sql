@@ -237,9 +237,9 @@ SELECT delivery_id FROM events WHERE event_id = %(id)s;
 -- Every delivery of these delivery ids (the processed one, its duplicates, dead copies),
 -- oldest first, with its event and, for a duplicate, the delivery it repeats; never bodies.
 -- Only processed rows have an index on delivery_id: this reads the whole table.
-SELECT w.ingest_id, w.received_at, w.source, w.delivery_id, w.event_type, w.status,
-       w.processed_at, w.failure_class, w.error, w.attempts, w.last_failed_at, w.discard_reason,
-       e.event_id, e.entity_id, original.ingest_id AS duplicate_of
+SELECT w.ingest_id::text, w.received_at, w.source, w.event_type, w.delivery_id, e.event_id,
+       e.entity_id, w.status, w.processed_at, original.ingest_id::text AS duplicate_of,
+       w.failure_class, w.error AS reason, w.attempts, w.last_failed_at, w.discard_reason
 FROM webhook_events w
 LEFT JOIN events e ON e.delivery_id = w.delivery_id
 LEFT JOIN webhook_events original
