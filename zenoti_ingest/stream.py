@@ -285,5 +285,7 @@ def _entry(
         try:
             delivery = decode(fields)
         except (KeyError, ValueError, UnicodeDecodeError):
-            log.error("stream_entry_malformed", entry_id=entry_id.decode())
+            # Its ingest id, if it has one, so that the line is found by grepping for it.
+            ingest_id = fields.get(_INGEST_ID, b"").decode(errors="replace") or None
+            log.error("stream_entry_malformed", entry_id=entry_id.decode(), ingest_id=ingest_id)
     return Entry(entry_id, delivery, times_delivered, failing_since)
