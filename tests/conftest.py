@@ -5,6 +5,9 @@ from tests.fixtures.cli import invoke  # noqa: F401
 from tests.fixtures.database import pool  # noqa: F401
 from tests.fixtures.processes import *  # noqa: F403
 from tests.fixtures.services import *  # noqa: F403
+from zenoti_ingest import logs
+
+logs.CACHE_LOGGERS = False  # capture_logs() must see loggers first used by an earlier test
 
 
 def pytest_report_header() -> list[str]:

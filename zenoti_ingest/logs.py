@@ -13,6 +13,10 @@ import structlog
 
 from zenoti_ingest.settings import Settings
 
+# A logger caches its configuration on first use (cheaper on the hot paths). The test suite turns
+# this off, so that structlog.testing.capture_logs() sees every logger whatever ran before it.
+CACHE_LOGGERS = True
+
 
 def configure(settings: Settings) -> None:
     """Route structlog (and stdlib logging) to stderr in the configured format."""
@@ -31,7 +35,7 @@ def configure(settings: Settings) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=CACHE_LOGGERS,
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
     # Celery logs every drain token it receives and finishes (one per slot every round), and
