@@ -1,6 +1,6 @@
 """zenoti-ingest against the usual stack, in one command: ingress, worker drain, end to end.
 
-    python benchmarks/bench.py [--quick] [--only ingress|drain|e2e ...]
+    python benchmarks/bench.py [--quick] [--only ingress|drain|e2e|metrics ...]
 
 Progress goes to stderr; the closing table to stdout and to benchmarks/results/latest.md.
 Process logs of the last run are kept in benchmarks/results/logs/. See benchmarks/README.md.
@@ -19,6 +19,7 @@ import payloads
 import phase_drain
 import phase_e2e
 import phase_ingress
+import phase_metrics
 import procs
 import report
 import resources
@@ -29,7 +30,7 @@ from zenoti_ingest.settings import Settings
 
 RESULTS_DIR = procs.BENCH_DIR / "results"
 LOG_DIR = RESULTS_DIR / "logs"
-PHASES = ("ingress", "drain", "e2e")
+PHASES = ("ingress", "drain", "e2e", "metrics")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,7 +88,15 @@ def run_e2e(group: procs.Group, plan: Plan, results: report.Results) -> None:
     results.e2e = phase_e2e.run(group, plan, plan.e2e_rate)
 
 
-RUNNERS = {"ingress": run_ingress, "drain": run_drain, "e2e": run_e2e}
+def run_metrics(group: procs.Group, plan: Plan, results: report.Results) -> None:
+    """Ours again, twice side by side: metrics on against off (ZENOTI_INGEST_METRICS)."""
+    body_file = LOG_DIR / "started-body.json"
+    body_file.write_bytes(payloads.started_body())
+    dataset = payloads.drain_set(plan.drain_total)
+    results.metrics = phase_metrics.run(group, plan, body_file, dataset)
+
+
+RUNNERS = {"ingress": run_ingress, "drain": run_drain, "e2e": run_e2e, "metrics": run_metrics}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

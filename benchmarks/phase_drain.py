@@ -142,9 +142,11 @@ def run_baseline(group: procs.Group, dataset: DataSet) -> BaselineResult:
     return result
 
 
-def preload_stream(client: redis.Redis, dataset: DataSet) -> None:
+def preload_stream(
+    client: redis.Redis, dataset: DataSet, prefix: str = servers.OURS.redis_prefix
+) -> None:
     """XADD every delivery as the ingress would (Delivery.to_fields), pipelined."""
-    key = stream.Keys.of(servers.OURS).deliveries
+    key = stream.Keys(prefix).deliveries
     for start in range(0, len(dataset.items), PRELOAD_CHUNK):
         pipe = client.pipeline(transaction=False)
         for item in dataset.items[start : start + PRELOAD_CHUNK]:

@@ -16,6 +16,7 @@ class Plan:
     e2e_rate: float | None  # None: half the sustained maximum, measured first
     sustain_seconds: int  # the sustained-maximum load, when e2e_rate is None
     connections: int = 64
+    overhead_rounds: int = 3  # metrics on/off pairs, for each of ingress and drain
 
 
 QUICK = Plan(
@@ -37,4 +38,5 @@ FULL = Plan(
     e2e_seconds=60,
     e2e_rate=None,
     sustain_seconds=15,
+    overhead_rounds=5,
 )

@@ -12,6 +12,7 @@ import http_load
 import phase_drain
 import phase_e2e
 import phase_ingress
+import phase_metrics
 import phase_sustained
 import redis
 import resources
@@ -41,6 +42,7 @@ class Results:
     plain: phase_drain.PlainResult | None = None
     baseline: phase_drain.BaselineResult | None = None
     e2e: phase_e2e.E2EResult | None = None
+    metrics: phase_metrics.Overhead | None = None
     body_bytes: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -50,6 +52,7 @@ def render(plan: Plan, results: Results, runtime_seconds: float) -> str:
         *ingress_rows(results.ingress),
         *drain_rows(results.drain, results.baseline, results.plain),
         *e2e_rows(results.e2e),
+        *metrics_rows(results.metrics),
         *resource_rows(results),
     ]
     header = ["phase", "figure", "value", "target"]
@@ -278,6 +281,25 @@ def _cpu_row(figure: str, usage: resources.Usage, count: int) -> Row:
         f"{per_item:,.0f} us of process-tree CPU ({usage.cores:.2f} cores busy on "
         "average; Redis and Postgres not included)",
     )
+
+
+def metrics_rows(overhead: phase_metrics.Overhead | None) -> list[Row]:
+    """What recording metrics costs: the issue's floor is 95% of the rate without."""
+    if overhead is None:
+        return []
+    return [
+        Row(
+            "metrics",
+            f"{what}, metrics on / off (median of {len(pairs.rounds)} side-by-side rounds)",
+            pairs.describe(unit, per),
+            "≥ 0.95x",
+            pairs.ratio >= 0.95,
+        )
+        for what, pairs, unit, per in (
+            ("ingress requests/s", overhead.ingress, "req/s", "request"),
+            ("worker events/s", overhead.drain, "events/s", "delivery"),
+        )
+    ]
 
 
 def _ratio(phase: str, figure: str, ratio: float, at_least: float) -> Row:
