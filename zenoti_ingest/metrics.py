@@ -20,7 +20,9 @@ costs the hot path nothing more.
 from __future__ import annotations
 
 import atexit
+import bisect
 import contextlib
+import functools
 import threading
 import time
 from collections import defaultdict
@@ -146,60 +148,82 @@ class Recorder:
         self._redis, self._prefix, self.enabled = client, prefix, enabled
         self._clock = clock  # the minute of windowed counts (tests fix it)
         self._lock = threading.Lock()
-        self._counts: defaultdict[tuple[Metric, str], float] = defaultdict(float)
+        self._counts: defaultdict[tuple[Metric, str], int] = defaultdict(int)  # HINCRBY
+        self._sums: defaultdict[tuple[Metric, str], float] = defaultdict(float)  # HINCRBYFLOAT
         self._latest: dict[tuple[Metric, str], float] = {}
+        # Hash field names by (metric, label values), built once: the hot path joins nothing.
+        self._fields: dict[tuple[Metric, tuple[str, ...]], _Fields] = {}
 
-    def inc(self, metric: Metric, *labels: str, amount: float = 1) -> None:
+    def inc(self, metric: Metric, *labels: str, amount: int = 1) -> None:
         if self.enabled:
+            name = self._names(metric, labels).total
             with self._lock:
-                self._counts[metric, field(labels)] += amount
+                self._counts[metric, name] += amount
 
     def observe(self, metric: Metric, value: float, *labels: str) -> None:
         """One observation of a histogram: its bucket, its sum, its count."""
         if not self.enabled:
             return
-        bucket = next((b for b in metric.buckets if value <= b), None)
-        le = "+Inf" if bucket is None else repr(float(bucket))
+        names = self._names(metric, labels)
+        bucket = names.buckets[bisect.bisect_left(metric.buckets, value)]
         with self._lock:
-            self._counts[metric, field(labels, "bucket", le)] += 1
-            self._counts[metric, field(labels, "sum")] += value
-            self._counts[metric, field(labels, "count")] += 1
+            self._counts[metric, bucket] += 1
+            self._counts[metric, names.count] += 1
+            self._sums[metric, names.sum] += value
 
     def set(self, metric: Metric, value: float, *labels: str) -> None:
         """A gauge's new value (the newest write wins across processes)."""
         if self.enabled:
+            name = self._names(metric, labels).total
             with self._lock:
-                self._latest[metric, field(labels)] = value
+                self._latest[metric, name] = value
 
     def flush(self) -> None:
-        """Write what was buffered in one pipeline; on a Redis error keep it for next time."""
+        """Write what was buffered in one pipeline. A command Redis refused goes back into the
+        buffer, alone (the others were applied: the pipeline is no transaction); when Redis
+        can't be reached everything goes back, for the next flush."""
         with self._lock:
-            counts, latest = self._counts, self._latest
-            self._counts, self._latest = defaultdict(float), {}
-        if not counts and not latest:
+            counts, sums, latest = self._counts, self._sums, self._latest
+            self._counts, self._sums, self._latest = defaultdict(int), defaultdict(float), {}
+        if not counts and not sums and not latest:
             return
         pipe = self._redis.pipeline(transaction=False)
-        minute, buckets = int(self._clock() // 60), set()
+        undo: list[Callable[[], None] | None] = []  # per command: how to put it back
+        minute, minute_keys = int(self._clock() // 60), set()
         for (metric, name), amount in counts.items():
-            _add(pipe, metric.key(self._prefix), name, amount)
-            if metric.windowed:
-                buckets.add(metric.minute_key(self._prefix, minute))
-                _add(pipe, metric.minute_key(self._prefix, minute), name, amount)
-        for bucket in buckets:
-            pipe.expire(bucket, MINUTE_BUCKET_SECONDS)
+            pipe.hincrby(metric.key(self._prefix), name, amount)
+            undo.append(functools.partial(self._put_back, self._counts, metric, name, amount))
+            if metric.windowed:  # an approximation for `stats`: never put back
+                minute_keys.add(metric.minute_key(self._prefix, minute))
+                pipe.hincrby(metric.minute_key(self._prefix, minute), name, amount)
+                undo.append(None)
+        for (metric, name), amount in sums.items():
+            pipe.hincrbyfloat(metric.key(self._prefix), name, amount)
+            undo.append(functools.partial(self._put_back, self._sums, metric, name, amount))
+        for key in minute_keys:
+            pipe.expire(key, MINUTE_BUCKET_SECONDS)
+            undo.append(None)
         for (metric, name), value in latest.items():
             pipe.hset(metric.key(self._prefix), name, value)
+            undo.append(functools.partial(self._latest.setdefault, (metric, name), value))
         try:
-            pipe.execute()
+            replies = pipe.execute(raise_on_error=False)
         except redis.RedisError:
-            self._put_back(counts, latest)
-
-    def _put_back(self, counts: dict, latest: dict) -> None:
+            replies = [redis.RedisError()] * len(undo)
         with self._lock:
-            for key, amount in counts.items():
-                self._counts[key] += amount
-            for key, value in latest.items():
-                self._latest.setdefault(key, value)
+            for reply, put_back in zip(replies, undo, strict=True):
+                if put_back is not None and isinstance(reply, Exception):
+                    put_back()
+
+    @staticmethod
+    def _put_back(store: defaultdict, metric: Metric, name: str, amount: float) -> None:
+        store[metric, name] += amount
+
+    def _names(self, metric: Metric, labels: tuple[str, ...]) -> _Fields:
+        names = self._fields.get((metric, labels))
+        if names is None:
+            names = self._fields[metric, labels] = _Fields.of(metric, labels)
+        return names
 
     def flush_in_background(self) -> None:
         """Flush every FLUSH_SECONDS from a daemon thread, and once more at exit (ingress)."""
@@ -214,11 +238,24 @@ class Recorder:
         atexit.register(self.flush)
 
 
-def _add(pipe: redis.client.Pipeline, key: str, name: str, amount: float) -> None:
-    if float(amount).is_integer():
-        pipe.hincrby(key, name, int(amount))
-    else:
-        pipe.hincrbyfloat(key, name, amount)
+@dataclass(frozen=True, slots=True)
+class _Fields:
+    """The hash fields of one metric's series (one set of label values)."""
+
+    total: str  # a counter's or gauge's value
+    buckets: tuple[str, ...]  # a histogram's, one per bucket and +Inf last
+    sum: str
+    count: str
+
+    @classmethod
+    def of(cls, metric: Metric, labels: tuple[str, ...]) -> _Fields:
+        bounds = [repr(float(b)) for b in metric.buckets] + ["+Inf"]
+        return cls(
+            total=field(labels),
+            buckets=tuple(field(labels, "bucket", le) for le in bounds),
+            sum=field(labels, "sum"),
+            count=field(labels, "count"),
+        )
 
 
 def per_minute(
