@@ -28,6 +28,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -179,15 +180,26 @@ class Recorder:
                 self._latest[metric, name] = value
 
     def flush(self) -> None:
-        """Write what was buffered in one pipeline. A command Redis refused goes back into the
-        buffer, alone (the others were applied: the pipeline is no transaction); when Redis
+        """Write what was buffered in one pipeline of its own (see stage)."""
+        pipe = self._redis.pipeline(transaction=False)
+        settle = self.stage(pipe)
+        if not len(pipe):
+            return
+        try:
+            replies = pipe.execute(raise_on_error=False)
+        except redis.RedisError as exc:
+            replies = [exc] * len(pipe)
+        settle(replies)
+
+    def stage(self, pipe: redis.client.Pipeline) -> Callable[[list[Any]], None]:
+        """Move the buffer into `pipe` (a caller's pipeline: the worker's acknowledgement
+        carries its batch's counts, no round trip of their own); call what this returns with
+        the replies to those commands, in order. A command Redis refused goes back into the
+        buffer, alone (the others were applied: a pipeline is no transaction); when Redis
         can't be reached everything goes back, for the next flush."""
         with self._lock:
             counts, sums, latest = self._counts, self._sums, self._latest
             self._counts, self._sums, self._latest = defaultdict(int), defaultdict(float), {}
-        if not counts and not sums and not latest:
-            return
-        pipe = self._redis.pipeline(transaction=False)
         undo: list[Callable[[], None] | None] = []  # per command: how to put it back
         minute, minute_keys = int(self._clock() // 60), set()
         for (metric, name), amount in counts.items():
@@ -206,14 +218,14 @@ class Recorder:
         for (metric, name), value in latest.items():
             pipe.hset(metric.key(self._prefix), name, value)
             undo.append(functools.partial(self._latest.setdefault, (metric, name), value))
-        try:
-            replies = pipe.execute(raise_on_error=False)
-        except redis.RedisError:
-            replies = [redis.RedisError()] * len(undo)
-        with self._lock:
-            for reply, put_back in zip(replies, undo, strict=True):
-                if put_back is not None and isinstance(reply, Exception):
-                    put_back()
+
+        def settle(replies: list[Any]) -> None:
+            with self._lock:
+                for reply, put_back in zip(replies, undo, strict=True):
+                    if put_back is not None and isinstance(reply, Exception):
+                        put_back()
+
+        return settle
 
     @staticmethod
     def _put_back(store: defaultdict, metric: Metric, name: str, amount: float) -> None:

@@ -9,8 +9,9 @@ enough. Replay and reprocess append archived deliveries through the same `Produc
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -230,16 +231,34 @@ class Consumer:
         )
         return [_entry(entry_id, fields, 1) for entry_id, fields in _entries(reply)]
 
-    def ack(self, entries: list[Entry]) -> None:
-        """Acknowledge and delete settled entries (only after their rows are committed)."""
-        if not entries:
-            return
+    def ack(
+        self,
+        entries: list[Entry],
+        also: Callable[[redis.client.Pipeline], Callable[[list[Any]], None]] | None = None,
+    ) -> None:
+        """Acknowledge and delete settled entries (only after their rows are committed).
+
+        `also` may add commands to the same round trip (the batch's metrics): it gets the
+        pipeline after ours and returns what to call with the replies to its commands."""
         ids = [e.entry_id for e in entries]
         pipe = self._redis.pipeline(transaction=False)
-        pipe.xack(self._key, self._group, *ids)
-        pipe.xdel(self._key, *ids)
-        pipe.hdel(self._failing, *ids)
-        self._call(pipe.execute)
+        if ids:
+            pipe.xack(self._key, self._group, *ids)
+            pipe.xdel(self._key, *ids)
+            pipe.hdel(self._failing, *ids)
+        ours = len(pipe)
+        settle = also(pipe) if also is not None else None
+        if not len(pipe):
+            return
+        try:
+            replies = pipe.execute(raise_on_error=False)
+        except redis.RedisError as exc:
+            replies = [exc] * len(pipe)
+        if settle is not None:
+            settle(replies[ours:])
+        failed = next((r for r in replies[:ours] if isinstance(r, Exception)), None)
+        if failed is not None:
+            self._call(_raise, failed)
 
     def _own_pending(self, consumer: str, count: int) -> list[Pending]:
         rows = self._call(
@@ -289,3 +308,8 @@ def _entry(
             ingest_id = fields.get(_INGEST_ID, b"").decode(errors="replace") or None
             log.error("stream_entry_malformed", entry_id=entry_id.decode(), ingest_id=ingest_id)
     return Entry(entry_id, delivery, times_delivered, failing_since)
+
+
+def _raise(exc: Exception) -> None:
+    """Re-raise a pipeline's error through Consumer._call, which translates it."""
+    raise exc

@@ -81,7 +81,9 @@ class Drainer:
                 raise
             settled.record(self.recorder, items, statuses, time.perf_counter() - started)
             result.batches += 1
-        self.stream.ack(entries)  # unreadable entries (deleted, not ours) are dropped too
+        # Unreadable entries (deleted, not ours) are dropped too; the batch's metrics go to
+        # Redis in the same round trip.
+        self.stream.ack(entries, also=self.recorder.stage)
         result.deliveries += len(entries)
 
     def _prepare(self, entry: stream.Entry) -> batch.Prepared:
