@@ -32,6 +32,8 @@ from typing import Any
 
 import redis
 
+from zenoti_ingest import redis_clients
+
 COUNTER, HISTOGRAM, GAUGE = "counter", "histogram", "gauge"
 FLUSH_SECONDS = 1.0
 SEPARATOR = "\t"  # between label values in a hash field; no label value contains one
@@ -183,13 +185,8 @@ class Recorder:
         """Write what was buffered in one pipeline of its own (see stage)."""
         pipe = self._redis.pipeline(transaction=False)
         settle = self.stage(pipe)
-        if not len(pipe):
-            return
-        try:
-            replies = pipe.execute(raise_on_error=False)
-        except redis.RedisError as exc:
-            replies = [exc] * len(pipe)
-        settle(replies)
+        if len(pipe):
+            settle(redis_clients.execute_each(pipe))
 
     def stage(self, pipe: redis.client.Pipeline) -> Callable[[list[Any]], None]:
         """Move the buffer into `pipe` (a caller's pipeline: the worker's acknowledgement

@@ -7,6 +7,8 @@ changes this module alone.
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -48,3 +50,12 @@ def for_probe(url: str, timeout_seconds: float) -> redis.Redis:
     return redis.Redis.from_url(
         url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
     )
+
+
+def execute_each(pipe: redis.client.Pipeline) -> list[Any]:
+    """Run a pipeline and return one reply per command: its result, or the error Redis gave
+    it, or for every command the error that stopped the round trip (Redis unreachable)."""
+    try:
+        return pipe.execute(raise_on_error=False)
+    except redis.RedisError as exc:
+        return [exc] * len(pipe)

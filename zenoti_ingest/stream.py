@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from zenoti_ingest import contract, errors, logs
+from zenoti_ingest import contract, errors, logs, redis_clients
 from zenoti_ingest.settings import Settings
 
 log = logs.get_logger(__name__)
@@ -250,10 +250,7 @@ class Consumer:
         settle = also(pipe) if also is not None else None
         if not len(pipe):
             return
-        try:
-            replies = pipe.execute(raise_on_error=False)
-        except redis.RedisError as exc:
-            replies = [exc] * len(pipe)
+        replies = redis_clients.execute_each(pipe)
         if settle is not None:
             settle(replies[ours:])
         failed = next((r for r in replies[:ours] if isinstance(r, Exception)), None)
