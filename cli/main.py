@@ -59,16 +59,19 @@ def main(ctx: click.Context) -> None:
     ctx.obj = settings
 
 
-main.add_command(run.serve)
-main.add_command(run.worker)
-main.add_command(run.migrate_command)
-main.add_command(run.run)
-main.add_command(dlq.dlq)
-main.add_command(archive.reprocess)
-main.add_command(archive.rebuild_command)
-main.add_command(tools.psql)
-main.add_command(tools.redis_cli)
-main.add_command(tools.demo)
-main.add_command(stats.stats)
-main.add_command(find.find)
-main.add_command(metrics.metrics_command)
+for command in (
+    run.serve,
+    run.worker,
+    run.migrate_command,
+    run.run,
+    dlq.dlq,
+    archive.reprocess,
+    archive.rebuild_command,
+    tools.psql,
+    tools.redis_cli,
+    tools.demo,
+    stats.stats,
+    find.find,
+    metrics.metrics_command,
+):
+    main.add_command(command)
