@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from cli import archive, dlq, exits, find, metrics, run, run_state, stats, tools
+from cli import archive, dlq, exits, find, metrics, prune, run, run_state, stats, tools
 from zenoti_ingest import errors, logs
 from zenoti_ingest import settings as settings_module
 
@@ -73,5 +73,6 @@ for command in (
     stats.stats,
     find.find,
     metrics.metrics_command,
+    prune.prune,
 ):
     main.add_command(command)

@@ -309,6 +309,27 @@ class Settings:
         True, Flag(), "`0`: record no metrics (the processes then skip even the in-memory counts)"
     )
     metrics_port: int = setting(9808, Int(1, 65535), "`zenoti-ingest metrics` serves /metrics here")
+    # Storage (README "Storage"): what expires when, and how often each worker checks.
+    archive_days: int = setting(
+        90,
+        Int(1),
+        "days `processed` and `duplicate` deliveries (bodies: what `reprocess` and `rebuild` "
+        "read) are kept; a dead letter is kept while dead, then as long after replay or discard",
+    )
+    event_log_days: int = setting(
+        0,
+        Int(0),
+        "days the event log (`events`: each event's data, for `find` and reports) is kept; `0`: "
+        "forever",
+    )
+    dedup_days: int = setting(
+        30, Int(1), "days a delivery id is remembered as seen, after its body is gone too"
+    )
+    storage_check_seconds: float = setting(
+        600.0,
+        Seconds(zero=False),
+        "how often each worker creates partitions ahead and expires old ones",
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:

@@ -12,7 +12,7 @@ import redis
 from celery import bootsteps
 from celery.utils import worker_direct
 
-from worker.hosting import leases, process_resources
+from worker.hosting import leases, process_resources, upkeep
 from zenoti_ingest import contract, errors, logs, redis_clients, stream
 from zenoti_ingest import settings as settings_module
 
@@ -28,6 +28,7 @@ class DrainSupervisor(bootsteps.StartStopStep):
     def __init__(self, parent, **kwargs) -> None:
         super().__init__(parent, **kwargs)
         self.tref = None
+        self.upkeep_tref = None
 
     def start(self, c) -> None:
         self.app = c.app
@@ -52,6 +53,12 @@ class DrainSupervisor(bootsteps.StartStopStep):
             log.warning("drain_supervisor_waiting", reason=str(exc)[:120])
         self.top_up()
         self.tref = c.timer.call_repeatedly(SUPERVISE_INTERVAL_SECONDS, self.top_up, priority=10)
+        # Partitions ahead and expiry (worker/hosting/upkeep.py): off this timer's thread.
+        storage_upkeep = upkeep.StorageUpkeep(settings)
+        storage_upkeep.tick()
+        self.upkeep_tref = c.timer.call_repeatedly(
+            settings.storage_check_seconds, storage_upkeep.tick, priority=20
+        )
 
     def top_up(self) -> None:
         try:
@@ -65,9 +72,10 @@ class DrainSupervisor(bootsteps.StartStopStep):
             log.warning("drain_supervisor_waiting", reason=str(exc)[:120])
 
     def stop(self, c) -> None:
-        if self.tref is not None:
-            self.tref.cancel()
-            self.tref = None
+        for tref in (self.tref, self.upkeep_tref):
+            if tref is not None:
+                tref.cancel()
+        self.tref = self.upkeep_tref = None
 
 
 def schedule(app: celery.Celery, hostname: str, slot: int, token: str) -> None:

@@ -3,9 +3,31 @@
 
 -- insert_deliveries --
 -- Archive a batch of deliveries. A row whose ingest_id is already archived (the stream gave us
--- an entry again after a crash) is skipped; so is a 'processed' row whose delivery_id already
--- has a processed row (a redelivery): the caller archives those again as 'duplicate'.
+-- an entry again after a crash) is skipped; so is a 'processed' row whose delivery_id the
+-- deduplication ledger (delivery_ids) already holds for another delivery (a redelivery, even
+-- of a delivery whose body has expired): the caller archives those again as 'duplicate'.
+-- Within a batch the first received copy of a delivery id claims it. A ledger row that is the
+-- delivery's own (an entry handed out again) counts as claimed: its archive key decides.
 -- Sorted by delivery id so that concurrent batches take index locks in one order.
+WITH d AS (
+    SELECT *
+    FROM unnest(%(ingest_id)b::uuid[], %(received_at)b::timestamptz[], %(source)b::text[],
+                %(delivery_id)b::text[], %(event_type)b::text[], %(path_hint)b::text[],
+                %(event_timestamp)b::timestamptz[], %(status)b::text[],
+                %(failure_class)b::text[], %(error)b::text[], %(attempts)b::integer[],
+                %(body)b::bytea[], %(first_failed_at)b::timestamptz[])
+         AS d(ingest_id, received_at, source, delivery_id, event_type, path_hint,
+              event_timestamp, status, failure_class, error, attempts, body, first_failed_at)
+), claimed AS (
+    INSERT INTO delivery_ids AS l (delivery_id, ingest_id, received_at)
+    SELECT DISTINCT ON (delivery_id) delivery_id, ingest_id, received_at
+    FROM d
+    WHERE status = 'processed'
+    ORDER BY delivery_id, received_at, ingest_id
+    ON CONFLICT (delivery_id) DO UPDATE SET ingest_id = EXCLUDED.ingest_id
+    WHERE l.ingest_id = EXCLUDED.ingest_id
+    RETURNING ingest_id
+)
 INSERT INTO webhook_events (ingest_id, received_at, source, delivery_id, event_type, path_hint,
                             event_timestamp, status, failure_class, error, attempts, body,
                             processed_at, first_failed_at, last_failed_at)
@@ -13,13 +35,8 @@ SELECT ingest_id, received_at, source, delivery_id, event_type, path_hint, event
        status, failure_class, error, attempts, body, now(),
        CASE WHEN status = 'dead' THEN coalesce(first_failed_at, now()) END,
        CASE WHEN status = 'dead' THEN now() END
-FROM unnest(%(ingest_id)b::uuid[], %(received_at)b::timestamptz[], %(source)b::text[],
-            %(delivery_id)b::text[], %(event_type)b::text[], %(path_hint)b::text[],
-            %(event_timestamp)b::timestamptz[], %(status)b::text[], %(failure_class)b::text[],
-            %(error)b::text[], %(attempts)b::integer[], %(body)b::bytea[],
-            %(first_failed_at)b::timestamptz[])
-     AS d(ingest_id, received_at, source, delivery_id, event_type, path_hint, event_timestamp,
-          status, failure_class, error, attempts, body, first_failed_at)
+FROM d
+WHERE status <> 'processed' OR ingest_id IN (SELECT ingest_id FROM claimed)
 ORDER BY delivery_id, received_at
 ON CONFLICT DO NOTHING
 RETURNING ingest_id;
@@ -46,7 +63,7 @@ FROM unnest(%(delivery_id)b::text[], %(event_id)b::text[], %(event_type)b::text[
      AS e(delivery_id, event_id, event_type, resource, entity_id, center_id, event_timestamp,
           ingest_id, received_at, data)
 ORDER BY delivery_id
-ON CONFLICT (delivery_id) DO UPDATE
+ON CONFLICT (delivery_id, received_at) DO UPDATE
 SET resource = EXCLUDED.resource, entity_id = EXCLUDED.entity_id,
     center_id = EXCLUDED.center_id, data = EXCLUDED.data
 WHERE events.ingest_id = EXCLUDED.ingest_id;
@@ -134,7 +151,7 @@ SELECT ingest_id, status FROM webhook_events WHERE ingest_id = ANY(%(ingest_ids)
 
 -- discard_dead --
 -- An operator gave up on these dead letters: kept, with the reason, never deleted.
-UPDATE webhook_events SET status = 'discarded', discard_reason = %(reason)s
+UPDATE webhook_events SET status = 'discarded', discard_reason = %(reason)s, discarded_at = now()
 WHERE ingest_id = ANY(%(ingest_ids)s::uuid[]) AND status = 'dead'
 RETURNING ingest_id;
 
@@ -247,3 +264,103 @@ LEFT JOIN webhook_events original
       AND original.delivery_id = w.delivery_id
 WHERE w.delivery_id = ANY(%(delivery_ids)s::text[])
 ORDER BY w.received_at, w.ingest_id;
+
+-- ---------------------------------------------------------------------------------------------
+-- storage (zenoti_ingest/storage.py): weekly partitions of webhook_events and events, created
+-- ahead and expired; the deduplication ledger's expiry. {parent}, {partition}, {columns} and
+-- {default} are identifiers filled in by storage.py ({lower} and {upper}: literals, as DDL
+-- takes no parameters).
+-- ---------------------------------------------------------------------------------------------
+
+-- storage_lock --
+-- One maintainer at a time, for the transaction; false when another holds it (the worker's
+-- automatic run then leaves the work to that one).
+SELECT pg_try_advisory_xact_lock(7254017810342);
+
+-- storage_wait_lock --
+SELECT pg_advisory_xact_lock(7254017810342);
+
+-- storage_partitions --
+-- The partitions of a table with their bounds (NULL: MINVALUE or MAXVALUE), the DEFAULT one
+-- flagged, with their size and estimated rows.
+SELECT c.relname, c.relispartition AND pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT',
+       substring(pg_get_expr(c.relpartbound, c.oid) FROM 'FROM \(''([^'']+)''\)')::timestamptz,
+       substring(pg_get_expr(c.relpartbound, c.oid) FROM 'TO \(''([^'']+)''\)')::timestamptz,
+       pg_total_relation_size(c.oid), greatest(c.reltuples, 0)::bigint
+FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = %(parent)s::regclass
+ORDER BY 3 NULLS FIRST;
+
+-- storage_columns --
+SELECT attname FROM pg_attribute
+WHERE attrelid = %(parent)s::regclass AND attnum > 0 AND NOT attisdropped
+ORDER BY attnum;
+
+-- storage_create_partition --
+CREATE TABLE {partition} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+
+-- storage_move_from_default --
+-- Rows that went to the DEFAULT partition for want of their week's partition move into it.
+WITH moved AS (
+    DELETE FROM {default}
+    WHERE received_at >= %(lower)s AND received_at < %(upper)s
+    RETURNING {columns}
+)
+INSERT INTO {partition} ({columns}) SELECT {columns} FROM moved;
+
+-- storage_attach_partition --
+ALTER TABLE {parent} ATTACH PARTITION {partition} FOR VALUES FROM ({lower}) TO ({upper});
+
+-- storage_lock_timeout --
+-- Detaching takes the table's strongest lock: wait a little for running batches, not forever.
+SET LOCAL lock_timeout = '5s';
+
+-- storage_detach_partition --
+ALTER TABLE {parent} DETACH PARTITION {partition};
+
+-- storage_drop_partition --
+DROP TABLE {partition};
+
+-- storage_archive_kept --
+-- What an expired week of the archive keeps: dead letters (until replayed or discarded), and
+-- rows replayed or discarded within the retention (their clock starts then).
+SELECT count(*), count(*) FILTER (WHERE status IN ('dead', 'pending')
+                                  OR greatest(processed_at, discarded_at) >= %(cutoff)s)
+FROM {partition};
+
+-- storage_keep_archive_rows --
+-- Before a week of the archive is dropped, what it keeps goes back into the archive: with its
+-- week detached, into the DEFAULT partition, where dead letters stay until replayed.
+INSERT INTO {parent} ({columns})
+SELECT {columns} FROM {partition}
+WHERE status IN ('dead', 'pending') OR greatest(processed_at, discarded_at) >= %(cutoff)s;
+
+-- storage_count_default_archive --
+SELECT count(*) FROM {default}
+WHERE received_at < %(cutoff)s AND status NOT IN ('dead', 'pending')
+  AND NOT coalesce(greatest(processed_at, discarded_at) >= %(cutoff)s, false);
+
+-- storage_expire_default_archive --
+DELETE FROM {default}
+WHERE received_at < %(cutoff)s AND status NOT IN ('dead', 'pending')
+  AND NOT coalesce(greatest(processed_at, discarded_at) >= %(cutoff)s, false);
+
+-- storage_count_default_events --
+SELECT count(*) FROM {default} WHERE received_at < %(cutoff)s;
+
+-- storage_expire_default_events --
+DELETE FROM {default} WHERE received_at < %(cutoff)s;
+
+-- storage_count_expired_ids --
+SELECT count(*) FROM delivery_ids WHERE received_at < %(cutoff)s;
+
+-- storage_expire_ids --
+-- The deduplication ledger forgets old delivery ids, a slice per transaction.
+DELETE FROM delivery_ids
+WHERE delivery_id IN (SELECT delivery_id FROM delivery_ids WHERE received_at < %(cutoff)s
+                      ORDER BY received_at LIMIT %(limit)s);
+
+-- storage_table_size --
+SELECT pg_total_relation_size(%(table)s::regclass), greatest(reltuples, 0)::bigint
+FROM pg_class WHERE oid = %(table)s::regclass;
+

@@ -143,6 +143,14 @@ CREATE VIEW public.dead_letters AS
    FROM public.webhook_events
   WHERE (status = 'dead'::text);
 
+CREATE TABLE public.delivery_ids (
+    delivery_id text NOT NULL,
+    ingest_id uuid NOT NULL,
+    received_at timestamp with time zone NOT NULL
+);
+ALTER TABLE public.delivery_ids ADD CONSTRAINT delivery_ids_pkey PRIMARY KEY (delivery_id);
+CREATE INDEX delivery_ids_received ON public.delivery_ids USING btree (received_at);
+
 CREATE TABLE public.employees (
     employee_id uuid NOT NULL,
     code text,
@@ -185,12 +193,30 @@ CREATE TABLE public.events (
     ingest_id uuid NOT NULL,
     received_at timestamp with time zone NOT NULL,
     data jsonb NOT NULL
+) PARTITION BY RANGE (received_at);
+ALTER TABLE public.events ADD CONSTRAINT events_pkey PRIMARY KEY (delivery_id, received_at);
+CREATE INDEX events_center_time ON ONLY public.events USING btree (center_id, event_timestamp);
+CREATE INDEX events_entity ON ONLY public.events USING btree (entity_id);
+CREATE INDEX events_event_id ON ONLY public.events USING btree (event_id);
+CREATE INDEX events_type_time ON ONLY public.events USING btree (event_type, event_timestamp);
+
+CREATE TABLE public.events_default (
+    delivery_id text NOT NULL,
+    event_id text,
+    event_type text NOT NULL,
+    resource text,
+    entity_id text,
+    center_id uuid,
+    event_timestamp timestamp with time zone,
+    ingest_id uuid NOT NULL,
+    received_at timestamp with time zone NOT NULL,
+    data jsonb NOT NULL
 );
-ALTER TABLE public.events ADD CONSTRAINT events_ingest_id_fkey FOREIGN KEY (ingest_id) REFERENCES public.webhook_events(ingest_id);
-ALTER TABLE public.events ADD CONSTRAINT events_pkey PRIMARY KEY (delivery_id);
-CREATE INDEX events_center_time ON public.events USING btree (center_id, event_timestamp);
-CREATE INDEX events_entity ON public.events USING btree (entity_id);
-CREATE INDEX events_type_time ON public.events USING btree (event_type, event_timestamp);
+ALTER TABLE public.events_default ADD CONSTRAINT events_default_pkey PRIMARY KEY (delivery_id, received_at);
+CREATE INDEX events_default_center_id_event_timestamp_idx ON public.events_default USING btree (center_id, event_timestamp);
+CREATE INDEX events_default_entity_id_idx ON public.events_default USING btree (entity_id);
+CREATE INDEX events_default_event_id_idx ON public.events_default USING btree (event_id);
+CREATE INDEX events_default_event_type_event_timestamp_idx ON public.events_default USING btree (event_type, event_timestamp);
 
 CREATE TABLE public.guest_memberships (
     user_membership_id uuid NOT NULL,
@@ -406,10 +432,36 @@ CREATE TABLE public.webhook_events (
     source text DEFAULT ''::text NOT NULL,
     first_failed_at timestamp with time zone,
     last_failed_at timestamp with time zone,
-    discard_reason text
-);
-ALTER TABLE public.webhook_events ADD CONSTRAINT webhook_events_pkey PRIMARY KEY (ingest_id);
+    discard_reason text,
+    discarded_at timestamp with time zone
+) PARTITION BY RANGE (received_at);
+ALTER TABLE public.webhook_events ADD CONSTRAINT webhook_events_pkey PRIMARY KEY (ingest_id, received_at);
 ALTER TABLE public.webhook_events ADD CONSTRAINT webhook_events_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processed'::text, 'duplicate'::text, 'dead'::text, 'discarded'::text])));
-CREATE INDEX webhook_events_dead ON public.webhook_events USING btree (received_at) WHERE (status = 'dead'::text);
-CREATE INDEX webhook_events_type_received ON public.webhook_events USING btree (event_type, received_at);
-CREATE UNIQUE INDEX webhook_events_processed_delivery ON public.webhook_events USING btree (delivery_id) WHERE (status = 'processed'::text);
+CREATE INDEX webhook_events_dead ON ONLY public.webhook_events USING btree (received_at) WHERE (status = 'dead'::text);
+CREATE INDEX webhook_events_delivery ON ONLY public.webhook_events USING btree (delivery_id);
+CREATE INDEX webhook_events_type_received ON ONLY public.webhook_events USING btree (event_type, received_at);
+
+CREATE TABLE public.webhook_events_default (
+    ingest_id uuid NOT NULL,
+    received_at timestamp with time zone NOT NULL,
+    delivery_id text NOT NULL,
+    event_type text,
+    path_hint text DEFAULT ''::text NOT NULL,
+    event_timestamp timestamp with time zone,
+    status text NOT NULL,
+    failure_class text,
+    error text,
+    attempts integer DEFAULT 1 NOT NULL,
+    body bytea NOT NULL,
+    processed_at timestamp with time zone,
+    source text DEFAULT ''::text NOT NULL,
+    first_failed_at timestamp with time zone,
+    last_failed_at timestamp with time zone,
+    discard_reason text,
+    discarded_at timestamp with time zone
+);
+ALTER TABLE public.webhook_events_default ADD CONSTRAINT webhook_events_default_pkey PRIMARY KEY (ingest_id, received_at);
+ALTER TABLE public.webhook_events_default ADD CONSTRAINT webhook_events_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processed'::text, 'duplicate'::text, 'dead'::text, 'discarded'::text])));
+CREATE INDEX webhook_events_default_delivery_id_idx ON public.webhook_events_default USING btree (delivery_id);
+CREATE INDEX webhook_events_default_event_type_received_at_idx ON public.webhook_events_default USING btree (event_type, received_at);
+CREATE INDEX webhook_events_default_received_at_idx ON public.webhook_events_default USING btree (received_at) WHERE (status = 'dead'::text);

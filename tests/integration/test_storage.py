@@ -1,0 +1,206 @@
+"""Bounded storage: weekly partitions made ahead (several makers at once), rows the DEFAULT
+partition took moved into place, expiry that keeps dead letters, and dedup past the bodies."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from tests.fixtures import samples
+from tests.fixtures.database import delivery, fetch, write
+from worker.operations import deadletters
+from zenoti_ingest import storage
+
+NOW = datetime.now(UTC)
+OLD = NOW - timedelta(days=200)  # far past the default 90 days of the archive
+
+
+def _us(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+def _event(delivery_id: str, appointment_id: str, event_type: str = "Appointment.Started"):
+    data = samples.repaired_json(samples.page_of(event_type))
+    data["appointments"][0]["appointment_id"] = appointment_id
+    return samples.envelope(event_type, data, delivery_id, "2022-02-21T18:31:00Z")
+
+
+def _partitions(url: str, parent: str) -> list[str]:
+    return [
+        name
+        for (name,) in fetch(
+            url,
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = %(p)s::regclass ORDER BY 1",
+            {"p": parent},
+        )
+    ]
+
+
+def _expected(parent: str, now: datetime) -> list[str]:
+    monday = storage.week_start(now)
+    weeks = range(-1, storage.WEEKS_AHEAD + 1)
+    return [f"{parent}_p{monday + k * storage.WEEK:%Y%m%d}" for k in weeks]
+
+
+def test_several_makers_at_once_create_each_partition_once(settings) -> None:
+    """Six connections ensure the partitions at the same moment: none fails, each week's
+    partition of both tables is created exactly once, by one of them."""
+    start = threading.Barrier(6)
+    created: list[list[str]] = []
+    failures: list[BaseException] = []
+
+    def make() -> None:
+        try:
+            with psycopg.connect(settings.database_url, autocommit=True) as conn:
+                start.wait()
+                created.append(storage.ensure_partitions(conn, NOW))
+        except BaseException as exc:  # reported below, with the others' results
+            failures.append(exc)
+
+    threads = [threading.Thread(target=make) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    made = sorted(name for names in created for name in names)
+    expected = _expected("webhook_events", NOW) + _expected("events", NOW)
+    assert made == sorted(expected)
+    assert sum(1 for names in created if names) == 1
+    for parent in ("webhook_events", "events"):
+        assert _partitions(settings.database_url, parent) == sorted(
+            [*_expected(parent, NOW), f"{parent}_default"]
+        )
+
+
+def test_rows_the_default_partition_took_move_into_their_week(pool, settings) -> None:
+    """Written before their week had a partition, rows sit in DEFAULT; creating the week's
+    partition moves them there, every byte, and the redelivery is still a duplicate."""
+    first = delivery(_event("d-move", "01d2dbac-51ad-4a5c-a252-40eaf47dd3a0"), "", _us(NOW))
+    assert write(pool, first) == {first.ingest_id: "processed"}
+    url = settings.database_url
+    assert fetch(url, "SELECT count(*) FROM webhook_events_default") == [(1,)]
+    assert fetch(url, "SELECT count(*) FROM events_default") == [(1,)]
+    with psycopg.connect(url, autocommit=True) as conn:
+        storage.ensure_partitions(conn, NOW)
+    week = f"p{storage.week_start(NOW):%Y%m%d}"
+    assert fetch(url, "SELECT count(*) FROM webhook_events_default") == [(0,)]
+    [(body,)] = fetch(url, f"SELECT body FROM webhook_events_{week}")
+    assert bytes(body) == first.body
+    assert fetch(url, f"SELECT delivery_id FROM events_{week}") == [("d-move",)]
+    again = delivery(first.body, "", _us(NOW))
+    assert write(pool, again) == {again.ingest_id: "duplicate"}
+
+
+@pytest.fixture
+def old_week(pool, settings):
+    """A week 200 days ago with its own partition: a processed delivery and its redelivery,
+    a dead letter, one discarded long ago and one discarded just now (all archived back then:
+    a replay's or a discard's recent time would keep a row)."""
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        storage.ensure_partitions(conn, OLD)
+        storage.ensure_partitions(conn, NOW)
+    at = _us(OLD)
+    processed = delivery(_event("d-old", "01d2dbac-51ad-4a5c-a252-40eaf47dd3a0"), "", at)
+    repeat = delivery(processed.body, "", at + 1)
+    dead, discarded_long_ago, discarded_now = (
+        delivery(b"{not json " + bytes([n]), "Appointment.Started", at) for n in b"abc"
+    )
+    statuses = write(pool, processed, repeat, dead, discarded_long_ago, discarded_now)
+    assert sorted(statuses.values()) == ["dead", "dead", "dead", "duplicate", "processed"]
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        deadletters.discard(conn, [discarded_long_ago.ingest_id, discarded_now.ingest_id], "x")
+        conn.execute("UPDATE webhook_events SET processed_at = received_at")
+        conn.execute(
+            "UPDATE webhook_events SET discarded_at = %s WHERE ingest_id = %s",
+            (OLD, discarded_long_ago.ingest_id),
+        )
+    return {
+        "processed": processed,
+        "dead": dead,
+        "discarded_now": discarded_now,
+        "week": f"webhook_events_p{storage.week_start(OLD):%Y%m%d}",
+    }
+
+
+def test_dry_run_lists_expired_partitions_and_changes_nothing(old_week, settings, invoke):
+    """prune --dry-run names the expired week of each table with its rows and bytes; the
+    archive keeps all its rows."""
+    result = invoke("prune", "--dry-run", "--json")
+    expired = {e["name"]: e for e in json.loads(result.stdout)["expired"]}
+    week = expired[old_week["week"]]
+    # 5 rows: processed, duplicate and discarded long ago go; dead and discarded now stay.
+    assert (week["kind"], week["rows"], week["kept"]) == ("partition", 3, 2)
+    assert week["bytes"] > 0
+    # The event log is kept forever by default; the ledger's id is 200 days old (> 30).
+    assert not any(e["table"] == "events" for e in expired.values())
+    assert expired["delivery_ids"]["rows"] == 1
+    assert fetch(settings.database_url, "SELECT count(*) FROM webhook_events") == [(5,)]
+    assert "Would free" in invoke("prune", "--dry-run").stdout
+
+
+def test_prune_drops_old_weeks_keeps_dead_letters_and_dedup(old_week, pool, settings, invoke):
+    """prune drops the old week; the dead letter and the one discarded just now survive (in
+    DEFAULT), with their bodies; with the ledger kept (dedup days > 200) a redelivery of the
+    pruned delivery is still a duplicate."""
+    long_dedup = settings.replace(dedup_days=365)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        lines: list[str] = []
+        done = storage.prune(conn, long_dedup, datetime.now(UTC), lines.append)
+    # The old week and its empty neighbours (made with it) go; nothing else.
+    dropped = {e.name: (e.rows, e.kept) for e in done if e.table == "webhook_events"}
+    assert dropped.pop(old_week["week"]) == (3, 2)
+    assert set(dropped.values()) == {(0, 0)} and len(dropped) == storage.WEEKS_AHEAD + 1
+    assert any(old_week["week"] in line for line in lines)
+    url = settings.database_url
+    assert old_week["week"] not in _partitions(url, "webhook_events")
+    kept = fetch(url, "SELECT ingest_id::text, status, body FROM webhook_events ORDER BY 2")
+    assert [(i, s, bytes(b)) for i, s, b in kept] == [
+        (old_week["dead"].ingest_id, "dead", old_week["dead"].body),
+        (old_week["discarded_now"].ingest_id, "discarded", old_week["discarded_now"].body),
+    ]
+    assert fetch(url, "SELECT count(*) FROM dead_letters") == [(1,)]
+    # The event log is kept (0 = forever).
+    assert fetch(url, "SELECT delivery_id FROM events") == [("d-old",)]
+    again = delivery(old_week["processed"].body, "", _us(NOW))
+    assert write(pool, again) == {again.ingest_id: "duplicate"}
+
+
+def test_the_ledger_forgets_after_dedup_days_and_the_event_log_after_its_days(
+    old_week, pool, settings, invoke
+):
+    """With the defaults (30 days) the old delivery id is forgotten; with event log days set,
+    the old week of the event log goes too. The running prune says what it does."""
+    shorter = settings.replace(event_log_days=100)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        done = storage.prune(conn, shorter, datetime.now(UTC))
+    assert {(e.table, e.kind) for e in done} == {
+        ("webhook_events", "partition"),
+        ("events", "partition"),
+        ("delivery_ids", "rows"),
+    }
+    url = settings.database_url
+    assert fetch(url, "SELECT count(*) FROM delivery_ids") == [(0,)]
+    assert fetch(url, "SELECT count(*) FROM events") == [(0,)]
+    again = delivery(old_week["processed"].body, "", _us(NOW))
+    assert write(pool, again) == {again.ingest_id: "processed"}
+    assert invoke("prune").stdout.strip() == "Nothing has expired."
+
+
+def test_a_worker_s_automatic_run_skips_while_another_prunes(old_week, settings) -> None:
+    """storage.maintain (what each worker runs on its timer) does nothing while another
+    maintainer holds the lock, and does the work once it is free."""
+    url = settings.database_url
+    with psycopg.connect(url, autocommit=True) as holder, holder.transaction():
+        holder.execute("SELECT pg_advisory_xact_lock(7254017810342)")
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert storage.prune(conn, settings, datetime.now(UTC), wait=False) == []
+    assert old_week["week"] in _partitions(url, "webhook_events")
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert storage.maintain(conn, settings, datetime.now(UTC))
+    assert old_week["week"] not in _partitions(url, "webhook_events")
