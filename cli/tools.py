@@ -20,7 +20,7 @@ import click
 
 from cli import exits
 from worker.operations import deadletters
-from zenoti_ingest import db, errors, services
+from zenoti_ingest import db, errors, redis_clients, services
 from zenoti_ingest.settings import Settings
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -42,7 +42,7 @@ def psql(settings: Settings, args: tuple[str, ...]) -> None:
 def redis_cli(settings: Settings, args: tuple[str, ...]) -> None:
     """redis-cli on the pipeline's Redis (arguments go to redis-cli: XLEN zenoti_ingest:...)."""
     binary = _binary("redis-cli", services.embedded_binary("redis-cli"))
-    os.execv(binary, [binary, "-u", settings.redis_url, *args])
+    os.execv(binary, [binary, "-u", redis_clients.primary_url(settings.redis_url), *args])
 
 
 @click.command()

@@ -8,11 +8,14 @@ changes this module alone.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import redis
+import redis.sentinel
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from zenoti_ingest import sentinel_url
 from zenoti_ingest.settings import Settings
 
 WORKER_TIMEOUT_SECONDS = 10.0  # a drain round's commands; XREADGROUP blocks far less
@@ -26,7 +29,7 @@ def for_enqueue(settings: Settings) -> redis.Redis:
     with a Redis restart, short enough to answer 503 in time. Never on a timeout: an XADD that
     timed out may have been written, and sending it again would store the delivery twice.
     """
-    return redis.Redis.from_url(
+    return _client(
         settings.redis_url,
         socket_timeout=settings.enqueue_timeout_seconds,
         socket_connect_timeout=settings.enqueue_timeout_seconds,
@@ -38,7 +41,7 @@ def for_enqueue(settings: Settings) -> redis.Redis:
 def for_worker(settings: Settings, timeout_seconds: float = WORKER_TIMEOUT_SECONDS) -> redis.Redis:
     """A client for the worker's stream reads, acknowledgements and slot leases (the
     supervisor, on the consumer's timer, asks for a shorter timeout)."""
-    return redis.Redis.from_url(
+    return _client(
         settings.redis_url,
         socket_timeout=timeout_seconds,
         socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
@@ -47,9 +50,77 @@ def for_worker(settings: Settings, timeout_seconds: float = WORKER_TIMEOUT_SECON
 
 def for_probe(url: str, timeout_seconds: float) -> redis.Redis:
     """A client that says quickly whether a Redis answers at url (services, readiness)."""
-    return redis.Redis.from_url(
-        url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
+    return _client(url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds)
+
+
+def _client(url: str, **options: Any) -> redis.Redis:
+    """A client for url: a plain one, or for the Sentinel form a client of the current primary.
+
+    The Sentinel client's pool asks the sentinels for the primary at each new connection; a
+    connection error, or a READONLY reply from a demoted primary, closes the connection (redis-py
+    turns READONLY into a ConnectionError), so the next command, or for_enqueue's one retry,
+    connects to the primary the sentinels name then. While they elect, there is none
+    (MasterNotFoundError, a ConnectionError): the ingress answers 503, the worker backs off.
+    """
+    if not sentinel_url.is_sentinel(url):
+        return redis.Redis.from_url(url, **options)
+    target = sentinel_url.parse(url)
+    return _sentinels(target, options).master_for(
+        target.master_name,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        **options,
     )
+
+
+def _sentinels(
+    target: sentinel_url.SentinelUrl, options: dict[str, Any]
+) -> redis.sentinel.Sentinel:
+    """The sentinels of target, asked within the client's own time limits."""
+    timeouts = {k: v for k, v in options.items() if k.startswith("socket_")}
+    return redis.sentinel.Sentinel(
+        list(target.sentinels),
+        sentinel_kwargs={**timeouts, "password": target.sentinel_password},
+    )
+
+
+def primary_url(url: str, timeout_seconds: float = CONNECT_TIMEOUT_SECONDS) -> str:
+    """A plain redis:// URL of the Redis that url means now: url itself, or for the Sentinel
+    form the current primary (for tools that speak only plain URLs: redis-cli)."""
+    if not sentinel_url.is_sentinel(url):
+        return url
+    target = sentinel_url.parse(url)
+    options = {"socket_timeout": timeout_seconds, "socket_connect_timeout": timeout_seconds}
+    address = _sentinels(target, options).discover_master(target.master_name)
+    return f"redis://{_netloc(target, address)}/{target.db}"
+
+
+def _netloc(target: sentinel_url.SentinelUrl, address: tuple[str, int]) -> str:
+    """[user:password@]host:port for a URL, with the password of target."""
+    host, port = address
+    host = f"[{host}]" if ":" in host else host
+    if target.password is None:
+        return f"{host}:{port}"
+    return f"{quote(target.username or '')}:{quote(target.password, safe='')}@{host}:{port}"
+
+
+def celery_broker(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """Celery's broker URL and the transport options it needs besides ours.
+
+    The Sentinel form becomes kombu's: one `sentinel://` URL per sentinel joined by `;` (kombu
+    tries them in turn), the primary's name and the sentinels' password as transport options.
+    kombu's Sentinel channel builds its pool with redis-py's `master_for`, so it reconnects to
+    a new primary the same way our own clients do (tests/e2e/test_sentinel_failover.py).
+    """
+    if not sentinel_url.is_sentinel(settings.redis_url):
+        return settings.redis_url, {}
+    target = sentinel_url.parse(settings.redis_url)
+    urls = [f"sentinel://{_netloc(target, address)}/{target.db}" for address in target.sentinels]
+    options: dict[str, Any] = {"master_name": target.master_name}
+    if target.sentinel_password is not None:
+        options["sentinel_kwargs"] = {"password": target.sentinel_password}
+    return ";".join(urls), options
 
 
 def execute_each(pipe: redis.client.Pipeline) -> list[Any]:

@@ -24,7 +24,7 @@ import redis.connection
 import structlog
 from psycopg import conninfo
 
-from zenoti_ingest import db, errors, redis_clients
+from zenoti_ingest import db, errors, redis_clients, sentinel_url
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +67,10 @@ def ensure_redis(redis_url: str, data_dir: pathlib.Path) -> Service:
     if server_info is not None:  # ours, from an earlier run, at the configured URL
         earlier = psutil.Process(int(server_info["process_id"]))
         return _ready(Service("redis", redis_url, True, lambda: _terminate(earlier)))
+    if sentinel_url.is_sentinel(redis_url):  # a replicated Redis is never one we start
+        raise errors.ServiceUnavailable(
+            f"no Redis primary answers through the sentinels at {redact(redis_url)}"
+        )
     _only_for_local("redis", urllib.parse.urlsplit(redis_url).hostname)
     configured = redis.connection.parse_url(redis_url)
     binary = _redis_server_binary(configured)  # before anything is written or stopped

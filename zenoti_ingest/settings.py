@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zenoti_ingest import errors
+from zenoti_ingest import errors, sentinel_url
 
 PREFIX = "ZENOTI_INGEST_"
 SIGNATURE_SCHEMES = ("zenoti-hmac", "standard-webhooks")
-REDIS_SCHEMES = ("redis", "rediss", "unix")  # Sentinel (redis+sentinel) comes with its issue
+REDIS_SCHEMES = ("redis", "rediss", "unix", sentinel_url.SCHEME)
 DATABASE_SCHEMES = ("postgresql", "postgres")
 _SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 # libpq's keyword=value form: `host=/tmp dbname=x password='a b'`
@@ -167,6 +167,17 @@ class Url(Kind):
         raise errors.ConfigError(f"{name} must be a {self.wanted}, got {got}")
 
 
+class RedisUrl(Url):
+    """A Redis URL; the Sentinel form (zenoti_ingest/sentinel_url.py) is read in full at start,
+    so that a malformed one stops the process here rather than at its first connection."""
+
+    def parse(self, name: str, raw: str) -> str:
+        url = super().parse(name, raw)
+        if sentinel_url.is_sentinel(url):
+            sentinel_url.parse(url, name)
+        return url
+
+
 class SourceSecrets(Kind):
     """The default source's secrets in ZENOTI_INGEST_WEBHOOK_SECRETS; named sources listed in
     ZENOTI_INGEST_SOURCES, each with ZENOTI_INGEST_SOURCE_<NAME>_WEBHOOK_SECRETS."""
@@ -220,8 +231,9 @@ def setting(
 class Settings:
     redis_url: str = setting(
         "redis://127.0.0.1:6379/0",
-        Url(*REDIS_SCHEMES),
-        "the stream, and Celery's broker",
+        RedisUrl(*REDIS_SCHEMES),
+        "the stream, and Celery's broker; Sentinel: `redis+sentinel://[:password@]host1:26379,"
+        "host2:26379/<master name>/<db>` (see Redis for production)",
         "REDIS_URL",
         secret=True,
     )
