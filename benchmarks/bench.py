@@ -1,6 +1,6 @@
 """zenoti-ingest against the usual stack, in one command: ingress, worker drain, end to end.
 
-    python benchmarks/bench.py [--quick] [--only ingress|drain|e2e|metrics ...]
+    python benchmarks/bench.py [--quick] [--only ingress|drain|e2e|metrics|scaling ...]
 
 Progress goes to stderr; the closing table to stdout and to benchmarks/results/latest.md.
 Process logs of the last run are kept in benchmarks/results/logs/. See benchmarks/README.md.
@@ -20,6 +20,7 @@ import phase_drain
 import phase_e2e
 import phase_ingress
 import phase_metrics
+import phase_scaling
 import procs
 import report
 import resources
@@ -30,7 +31,8 @@ from zenoti_ingest.settings import Settings
 
 RESULTS_DIR = procs.BENCH_DIR / "results"
 LOG_DIR = RESULTS_DIR / "logs"
-PHASES = ("ingress", "drain", "e2e", "metrics")
+PHASES = ("ingress", "drain", "e2e", "metrics", "scaling")
+DEFAULT_PHASES = PHASES[:4]  # scaling (three drains and an ingress load) only when asked
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         with procs.Group(LOG_DIR) as group:
-            results = run(group, plan, args.only or PHASES)
+            results = run(group, plan, args.only or DEFAULT_PHASES)
     except KeyboardInterrupt:
         procs.say("interrupted: every process stopped, databases dropped")
         return 130
@@ -96,7 +98,21 @@ def run_metrics(group: procs.Group, plan: Plan, results: report.Results) -> None
     results.metrics = phase_metrics.run(group, plan, body_file, dataset)
 
 
-RUNNERS = {"ingress": run_ingress, "drain": run_drain, "e2e": run_e2e, "metrics": run_metrics}
+def run_scaling(group: procs.Group, plan: Plan, results: report.Results) -> None:
+    """1, 2 and 4 worker nodes on one backlog, CPU per component: results/scaling.md."""
+    scaling = phase_scaling.run(group, plan)
+    command = "python benchmarks/bench.py --only scaling" + (" --quick" if plan is QUICK else "")
+    (RESULTS_DIR / "scaling.md").write_text(scaling.markdown(command))
+    results.notes.append(f"Scaling: {RESULTS_DIR / 'scaling.md'} (its table and sizing).")
+
+
+RUNNERS = {
+    "ingress": run_ingress,
+    "drain": run_drain,
+    "e2e": run_e2e,
+    "metrics": run_metrics,
+    "scaling": run_scaling,
+}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

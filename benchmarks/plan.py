@@ -17,6 +17,7 @@ class Plan:
     sustain_seconds: int  # the sustained-maximum load, when e2e_rate is None
     connections: int = 64
     overhead_rounds: int = 3  # metrics on/off pairs, for each of ingress and drain
+    scaling_total: int = 10_000  # deliveries pre-loaded for each of 1, 2 and 4 worker nodes
 
 
 QUICK = Plan(
@@ -39,4 +40,5 @@ FULL = Plan(
     e2e_rate=None,
     sustain_seconds=15,
     overhead_rounds=5,
+    scaling_total=50_000,
 )

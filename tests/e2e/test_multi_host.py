@@ -388,16 +388,23 @@ def test_two_worker_hosts_settle_a_shuffled_hot_stream_once_and_survive_a_partit
         cluster.services, traffic, verify.Outcome("worker host partitioned"), back_at, {}
     )
     waits = held_waits(cluster.services, held_ingest_ids)
-    print(
-        f"\nworker host partitioned: {len(held)} deliveries held by {cut.name} when cut off;"
-        f" {other.name} settled them {settled_after:.1f} s after the cut (claim idle"
-        f" {CLAIM_IDLE_SECONDS:g} s); their waits from acceptance to settled: max"
-        f" {max(waits):.1f} s, median {sorted(waits)[len(waits) // 2]:.1f} s; cut off"
-        f" {back_at - cut_at:.1f} s; {outcome.accepted} accepted, {outcome.processed}"
-        f" processed, {outcome.duplicates} duplicates, {outcome.dead} dead, {outcome.lost} lost;"
-        f" 202s per ingress host: {dict(traffic.by_ingress)}; {cut.name} after reconnecting"
-        f" logged {dict(Counter(line.get('event') for line in json_lines(cut.text(back_offset))))}"
-    )
+    events = Counter(line.get("event") for line in json_lines(cut.text(back_offset)))
+    recover = outcome.recover_seconds if outcome.recover_seconds is not None else float("nan")
+    report = [
+        f"worker host partitioned: {cut.name} cut off {back_at - cut_at:.1f} s holding"
+        f" {len(held)} unacknowledged deliveries",
+        f"  {other.name} claimed and settled them {settled_after:.1f} s after the cut"
+        f" (claim idle {CLAIM_IDLE_SECONDS:g} s)",
+        f"  their wait, accepted to settled: max {waits[-1]:.1f} s,"
+        f" median {waits[len(waits) // 2]:.1f} s",
+        f"  {outcome.sent} sent, {outcome.accepted} accepted, {outcome.processed} processed,"
+        f" {outcome.duplicates} duplicates, {outcome.dead} dead, {outcome.lost} lost,"
+        f" {outcome.wrongly_applied} wrongly applied; all settled {recover:.1f} s after the"
+        " reconnect",
+        f"  202s per ingress host: {dict(traffic.by_ingress)}",
+        f"  {cut.name} after reconnecting logged: {dict(events)}",
+    ]
+    print("\n" + "\n".join(report))
     assert not outcome.problems, "\n".join(outcome.problems[:20])
     assert outcome.lost == 0 and outcome.wrongly_applied == 0 and outcome.dead == 0
     assert outcome.processed + outcome.duplicates == outcome.accepted >= len(set(plan))
