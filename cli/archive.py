@@ -79,6 +79,13 @@ def rebuild_command(settings: Settings, tables: tuple[str, ...], limit: int, as_
             "schemas (see not_projected in --json).",
             err=True,
         )
+    if report.pruned_before is not None:
+        click.echo(
+            f"The archive starts at {dlq.when(report.pruned_before)}: older deliveries expired "
+            "(ZENOTI_INGEST_ARCHIVE_DAYS), so rows only they wrote show as extra, and columns "
+            "they wrote last as different.",
+            err=True,
+        )
     if report.differs:
         click.echo(
             "The live tables differ from the archive; `zenoti-ingest reprocess` projects "
@@ -114,6 +121,7 @@ def _as_dict(report: rebuild.Report) -> dict[str, Any]:
     return {
         "deliveries": report.deliveries,
         "not_projected": list(report.not_projected),
+        "archive_pruned_before": dlq.when(report.pruned_before) or None,
         "differs": report.differs,
         "tables": [
             {

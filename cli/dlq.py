@@ -8,7 +8,7 @@ import json
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -218,7 +218,7 @@ def show(settings: Settings, ingest_id: str, as_json: bool) -> None:
     with connect(settings) as conn:
         record = deadletters.show_delivery(conn, ingest_id)
     if record is None:
-        click.echo(f"No delivery {ingest_id}.", err=True)
+        click.echo(not_archived(ingest_id, settings.archive_days), err=True)
         sys.exit(exits.FAILED)
     fields = {k: jsonable(getattr(record, k)) for k in record.__slots__ if k != "body"}
     kind, shown = render_body(record.body)
@@ -296,7 +296,9 @@ def send_again(
     if not filters.any() and not everything:
         raise click.UsageError(f"name ingest ids or filters, or pass --all to {verb} every one")
     with connect(settings) as conn:
-        for ingest_id, found in known_statuses(conn, filters.ingest_ids).items():
+        for ingest_id, found in known_statuses(
+            conn, filters.ingest_ids, settings.archive_days
+        ).items():
             if found != status:
                 click.echo(f"{ingest_id}: {found}, not {status}; skipped", err=True)
         ids = deadletters.select_archived(conn, status, filters)
@@ -321,7 +323,23 @@ def send_again(
     )
 
 
-def known_statuses(conn: psycopg.Connection, ingest_ids: Sequence[str]) -> dict[str, str]:
+def not_archived(ingest_id: str, archive_days: int) -> str:
+    """Why an ingest id is not in the archive: never there (a typo?), or expired; a UUIDv7
+    ingest id (what the ingress stamps) says when it was received."""
+    as_uuid = uuid.UUID(ingest_id)
+    if as_uuid.version == 7:
+        issued = datetime.fromtimestamp((as_uuid.int >> 80) / 1000, UTC)
+        if issued < datetime.now(UTC) - timedelta(days=archive_days):
+            return (
+                f"{ingest_id}: pruned: received {when(issued)}, more than {archive_days} days "
+                "ago (ZENOTI_INGEST_ARCHIVE_DAYS); `zenoti-ingest find` shows what remains"
+            )
+    return f"{ingest_id}: no such delivery"
+
+
+def known_statuses(
+    conn: psycopg.Connection, ingest_ids: Sequence[str], archive_days: int
+) -> dict[str, str]:
     """{id: status} of the ids given; an unknown id (a typo?) ends the command, nothing done."""
     if not ingest_ids:
         return {}
@@ -329,7 +347,7 @@ def known_statuses(conn: psycopg.Connection, ingest_ids: Sequence[str]) -> dict[
     unknown = [i for i in dict.fromkeys(ingest_ids) if i not in statuses]
     if unknown:
         for ingest_id in unknown:
-            click.echo(f"{ingest_id}: no such delivery", err=True)
+            click.echo(not_archived(ingest_id, archive_days), err=True)
         click.echo("Nothing changed.", err=True)
         sys.exit(exits.FAILED)
     return {i: statuses[i] for i in dict.fromkeys(ingest_ids)}
@@ -341,11 +359,12 @@ def known_statuses(conn: psycopg.Connection, ingest_ids: Sequence[str]) -> dict[
 @click.option("--dry-run", is_flag=True, help="Say what would be discarded; change nothing.")
 @click.pass_obj
 def discard(settings: Settings, ingest_ids: tuple[str, ...], reason: str, dry_run: bool) -> None:
-    """Mark dead letters discarded, with a reason; they are kept, never deleted."""
+    """Mark dead letters discarded, with a reason; they are kept ZENOTI_INGEST_ARCHIVE_DAYS
+    more, then expire with the archive."""
     if not reason.strip():
         raise click.BadParameter("must say something", param_hint="--reason")
     with connect(settings) as conn:
-        statuses = known_statuses(conn, ingest_ids)
+        statuses = known_statuses(conn, ingest_ids, settings.archive_days)
         wrong = {
             i: found
             for i, found in statuses.items()

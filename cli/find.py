@@ -64,7 +64,23 @@ def as_json(found: lookup.Found) -> dict[str, Any]:
         ],
         "rows": found.rows,
         "stream": found.stream,
+        "pruned": [{**p, "where": pruned(p)} for p in found.pruned],
     }
+
+
+def pruned(record: dict[str, Any]) -> str:
+    """What remains of a delivery whose archive row expired, in a sentence."""
+    seen, event = record["seen"], record["event"]
+    if event is None:
+        return (
+            f"pruned: only its dedup record remains, seen at {dlq.when(seen['received_at'])} "
+            f"(ingest id {seen['ingest_id']}); its body and event expired"
+        )
+    said = (
+        f"pruned from the archive (ZENOTI_INGEST_ARCHIVE_DAYS): its event remains in the event "
+        f"log, received {dlq.when(event['received_at'])} (ingest id {event['ingest_id']})"
+    )
+    return said + ("" if seen else "; no longer remembered for deduplication")
 
 
 def render(found: lookup.Found) -> RenderableType:
@@ -88,7 +104,8 @@ def render(found: lookup.Found) -> RenderableType:
             d["event_type"] or "(unknown)",
             where(d),
         )
-    parts.append(deliveries if found.deliveries else Text("No delivery concerns it."))
+    parts.append(deliveries if found.deliveries else Text("No archived delivery concerns it."))
+    parts += [Text(f"{p['delivery_id']}: {pruned(p)}") for p in found.pruned]
     for r in found.rows:
         by = r["written_by"]
         parts.append(
@@ -153,12 +170,12 @@ def find(settings: Settings, wanted: str, json_output: bool, scan_limit: int) ->
         client.close()
     if json_output:
         click.echo(json.dumps(as_json(found), indent=2, ensure_ascii=False, default=str))
-    elif found.deliveries or found.rows:
+    elif found.deliveries or found.rows or found.pruned:
         stats.console().print(render(found))
     if "unreachable" in found.stream:
         click.echo(f"zenoti-ingest: {found.stream['unreachable']}; stream not searched", err=True)
         sys.exit(exits.UNAVAILABLE)
-    if not found.deliveries and not found.rows:
+    if not found.deliveries and not found.rows and not found.pruned:
         scanned = found.stream
         partly = (
             ""

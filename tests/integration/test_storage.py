@@ -204,3 +204,20 @@ def test_a_worker_s_automatic_run_skips_while_another_prunes(old_week, settings)
     with psycopg.connect(url, autocommit=True) as conn:
         assert storage.maintain(conn, settings, datetime.now(UTC))
     assert old_week["week"] not in _partitions(url, "webhook_events")
+
+
+def test_find_says_what_remains_of_a_pruned_delivery(old_week, settings, invoke) -> None:
+    """After the archive week goes, find names the delivery id as pruned with its event still
+    in the event log; once the event log's week goes too, only the dedup record remains."""
+    url = settings.database_url
+    kept_ids = settings.replace(dedup_days=365)
+    with psycopg.connect(url, autocommit=True) as conn:
+        storage.prune(conn, kept_ids, datetime.now(UTC))
+    said = invoke("find", "d-old").stdout
+    assert "d-old: pruned from the archive" in said and "event log" in said
+    with psycopg.connect(url, autocommit=True) as conn:
+        storage.prune(conn, kept_ids.replace(event_log_days=100), datetime.now(UTC))
+    found = json.loads(invoke("find", "d-old", "--json").stdout)
+    [pruned] = found["pruned"]
+    assert pruned["where"].startswith("pruned: only its dedup record remains, seen at ")
+    assert pruned["seen"]["ingest_id"] == old_week["processed"].ingest_id

@@ -48,10 +48,12 @@ FIELDS = (
 @dataclass
 class Found:
     """What `find` shows: deliveries oldest first, current-state rows, how much of the stream
-    was read (`scanned` of `length` entries)."""
+    was read (`scanned` of `length` entries), and what remains of deliveries whose archive
+    rows expired (`pruned`: delivery id, and the ledger's and the event log's record)."""
 
     id: str
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    pruned: list[dict[str, Any]] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     stream: dict[str, Any] = field(default_factory=dict)
 
@@ -84,9 +86,11 @@ def find(
     }
     delivery_ids = [d for (d,) in conn.execute(sql.queries["find_matches"], params)]
     found.deliveries = _deliveries(conn, delivery_ids)
-    if not found.deliveries and not entity_rows:  # the one lookup without an index: last
-        delivery_ids = [d for (d,) in conn.execute(sql.queries["find_by_event_id"], params)]
+    if not found.deliveries and not entity_rows:  # the least likely lookup: last
+        delivery_ids += [d for (d,) in conn.execute(sql.queries["find_by_event_id"], params)]
         found.deliveries = _deliveries(conn, delivery_ids)
+    archived = {d["delivery_id"] for d in found.deliveries}
+    found.pruned = _pruned(conn, [d for d in delivery_ids if d not in archived])
     needles = {f'"{v}"'.encode() for v in (wanted, wanted.lower(), wanted.upper())}
     known = {d["ingest_id"] for d in found.deliveries} | ({str(as_uuid)} if as_uuid else set())
     try:
@@ -96,6 +100,21 @@ def find(
         found.stream = {"unreachable": f"redis: {type(exc).__name__}"}
     found.rows = entity_rows or _rows_written(conn, found.deliveries)
     return found
+
+
+def _pruned(conn: psycopg.Connection, delivery_ids: list[str]) -> list[dict[str, Any]]:
+    """Deliveries no longer archived that the ledger or the event log still records."""
+    if not delivery_ids:
+        return []
+    cursor = conn.execute(sql.queries["find_pruned"], {"delivery_ids": delivery_ids})
+    return [
+        {
+            "delivery_id": delivery_id,
+            "seen": {"ingest_id": seen_id, "received_at": seen_at} if seen_id else None,
+            "event": {"ingest_id": event_id, "received_at": event_at} if event_id else None,
+        }
+        for delivery_id, seen_id, seen_at, event_id, event_at in cursor
+    ]
 
 
 def current_rows(

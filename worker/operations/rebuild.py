@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import psycopg
 from psycopg import sql as pgsql
@@ -57,6 +58,9 @@ class Report:
     deliveries: int  # processed deliveries read from the archive
     not_projected: tuple[str, ...]  # of those, ingest ids today's schemas reject
     tables: tuple[TableReport, ...]
+    # The oldest delivery read, when older ones were seen (the event log or the dedup ledger
+    # has them) but their archive rows expired: what they alone wrote cannot be rebuilt.
+    pruned_before: datetime | None = None
 
     @property
     def differs(self) -> bool:
@@ -86,14 +90,18 @@ def rebuild(
     try:
         with conn.transaction(force_rollback=True):
             schemas = _scratch_tables(conn)
-            deliveries, not_projected = _project_archive(conn, batch_size, progress)
+            deliveries, not_projected, oldest = _project_archive(conn, batch_size, progress)
             reports = tuple(
                 _compare(conn, handlers.TABLES[name], schemas[name], limit)
                 for name in (tables or handlers.TABLES)
             )
+            since = oldest or datetime.max.replace(tzinfo=UTC)
+            [pruned] = conn.execute(
+                sql.queries["rebuild_pruned_before"], {"since": since}
+            ).fetchone()
     finally:
         conn.isolation_level = previous
-    return Report(deliveries, tuple(not_projected), reports)
+    return Report(deliveries, tuple(not_projected), reports, since if pruned else None)
 
 
 def _scratch_tables(conn: psycopg.Connection) -> dict[str, str]:
@@ -118,10 +126,10 @@ def _scratch_tables(conn: psycopg.Connection) -> dict[str, str]:
 
 def _project_archive(
     conn: psycopg.Connection, batch_size: int, progress: Callable[[int], None]
-) -> tuple[int, list[str]]:
+) -> tuple[int, list[str], datetime | None]:
     """Feed every processed delivery, in order of receipt, through the worker's projection and
-    upserts into the scratch tables; (deliveries read, ids not projected)."""
-    read, not_projected = 0, []
+    upserts into the scratch tables; (deliveries read, ids not projected, oldest receipt)."""
+    read, not_projected, oldest = 0, [], None
     params = {**deadletters.Filters().params(), "status": deadletters.PROCESSED}
     # Ids only through the server-side cursor (sorting bodies would spill gigabytes); bodies are
     # loaded a batch at a time.
@@ -133,13 +141,15 @@ def _project_archive(
                 batch.prepare(d, 1)
                 for d in deadletters.load_archived(conn, ids, deadletters.PROCESSED)
             ]
+            if oldest is None and items:
+                oldest = items[0].received_at
             not_projected += [i.delivery.ingest_id for i in items if i.rejection is not None]
             for round_ in _rounds(i for i in items if i.rejection is None):
                 for table, rows in batch._newest_per_key(round_):
                     store.upsert(conn, table, rows)
             read += len(ids)
             progress(len(ids))
-    return read, not_projected
+    return read, not_projected, oldest
 
 
 def _rounds(items: Iterable[batch.Prepared]) -> Iterator[list[batch.Prepared]]:

@@ -189,6 +189,12 @@ WHERE ({scratch_columns}) IS DISTINCT FROM ({live_columns})
 ORDER BY s.{key}
 LIMIT greatest(%(limit)s, 1);
 
+-- rebuild_pruned_before --
+-- Whether deliveries older than the archive's oldest were seen (their event, or their
+-- delivery id in the ledger): their archive rows expired (ZENOTI_INGEST_ARCHIVE_DAYS).
+SELECT EXISTS (SELECT FROM events WHERE received_at < %(since)s)
+    OR EXISTS (SELECT FROM delivery_ids WHERE received_at < %(since)s);
+
 -- rebuild_columns --
 SELECT attname FROM pg_attribute
 WHERE attrelid = %(table)s::regclass AND attnum > 0 AND NOT attisdropped
@@ -246,14 +252,27 @@ SELECT delivery_id FROM events
 WHERE entity_id = ANY(%(containers)s::text[]) AND strpos(data::text, %(mentioned)s::text) > 0;
 
 -- find_by_event_id --
--- The delivery ids whose event has this event_id (there is no index on events.event_id: this
--- reads the whole table, and runs only when the id matched nothing else).
+-- The delivery ids whose event has this event_id (events_event_id, an index per partition;
+-- it runs only when the id matched nothing else).
 SELECT delivery_id FROM events WHERE event_id = %(id)s;
+
+-- find_pruned --
+-- What remains of deliveries whose archive rows expired (ZENOTI_INGEST_ARCHIVE_DAYS): their
+-- event in the event log, and their record in the deduplication ledger (either may be gone
+-- too, after ZENOTI_INGEST_EVENT_LOG_DAYS and ZENOTI_INGEST_DEDUP_DAYS).
+SELECT d.delivery_id, l.ingest_id::text, l.received_at, e.ingest_id::text, e.received_at
+FROM unnest(%(delivery_ids)s::text[]) AS d(delivery_id)
+LEFT JOIN delivery_ids l ON l.delivery_id = d.delivery_id
+LEFT JOIN LATERAL (SELECT ingest_id, received_at FROM events
+                   WHERE events.delivery_id = d.delivery_id
+                   ORDER BY received_at LIMIT 1) e ON TRUE
+WHERE l.delivery_id IS NOT NULL OR e.ingest_id IS NOT NULL
+ORDER BY coalesce(l.received_at, e.received_at);
 
 -- find_deliveries --
 -- Every delivery of these delivery ids (the processed one, its duplicates, dead copies),
 -- oldest first, with its event and, for a duplicate, the delivery it repeats; never bodies.
--- Only processed rows have an index on delivery_id: this reads the whole table.
+-- webhook_events_delivery (an index per partition) finds them.
 SELECT w.ingest_id::text, w.received_at, w.source, w.event_type, w.delivery_id, e.event_id,
        e.entity_id, w.status, w.processed_at, original.ingest_id::text AS duplicate_of,
        w.failure_class, w.error AS reason, w.attempts, w.last_failed_at, w.discard_reason
@@ -356,9 +375,10 @@ SELECT count(*) FROM delivery_ids WHERE received_at < %(cutoff)s;
 
 -- storage_expire_ids --
 -- The deduplication ledger forgets old delivery ids, a slice per transaction.
+-- (By ctid: the BRIN index hands out expired rows in physical order, no sort.)
 DELETE FROM delivery_ids
-WHERE delivery_id IN (SELECT delivery_id FROM delivery_ids WHERE received_at < %(cutoff)s
-                      ORDER BY received_at LIMIT %(limit)s);
+WHERE ctid = ANY(ARRAY(SELECT ctid FROM delivery_ids WHERE received_at < %(cutoff)s
+                       LIMIT %(limit)s));
 
 -- storage_table_size --
 SELECT pg_total_relation_size(%(table)s::regclass), greatest(reltuples, 0)::bigint

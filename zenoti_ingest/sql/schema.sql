@@ -149,7 +149,7 @@ CREATE TABLE public.delivery_ids (
     received_at timestamp with time zone NOT NULL
 );
 ALTER TABLE public.delivery_ids ADD CONSTRAINT delivery_ids_pkey PRIMARY KEY (delivery_id);
-CREATE INDEX delivery_ids_received ON public.delivery_ids USING btree (received_at);
+CREATE INDEX delivery_ids_received ON public.delivery_ids USING brin (received_at);
 
 CREATE TABLE public.employees (
     employee_id uuid NOT NULL,
