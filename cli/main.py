@@ -7,7 +7,19 @@ from typing import Any
 
 import click
 
-from cli import archive, dlq, exits, find, metrics, prune, run, run_state, stats, tools
+from cli import (
+    archive,
+    backfill,
+    dlq,
+    exits,
+    find,
+    metrics,
+    prune,
+    run,
+    run_state,
+    stats,
+    tools,
+)
 from zenoti_ingest import errors, logs
 from zenoti_ingest import settings as settings_module
 
@@ -74,5 +86,6 @@ for command in (
     find.find,
     metrics.metrics_command,
     prune.prune,
+    backfill.backfill,
 ):
     main.add_command(command)

@@ -71,3 +71,21 @@ class Unexpected(DeliveryRejected):
 
 class RetriesExhausted(DeliveryRejected):
     failure_class = "retries_exhausted"
+
+
+class ApiKeyRefused(ConfigError):
+    """Zenoti's API refused the key (missing, wrong, expired); the message names the variable."""
+
+
+class ApiFailed(ZenotiIngestError):
+    """A Zenoti API call kept failing (5xx, timeouts, an error inside a 200) past its retries,
+    or was refused for good (4xx): that resource's backfill stops, resumable."""
+
+
+class ApiShapeError(ApiFailed):
+    """An API answer does not fit the expected shape; names the endpoint and field, never a
+    value."""
+
+
+class BackfillRunning(ZenotiIngestError):
+    """Another backfill of the same source holds its lock."""

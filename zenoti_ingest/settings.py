@@ -216,6 +216,39 @@ def source_secrets_variable(source: str) -> str:
     return f"{PREFIX}SOURCE_{source.upper().replace('-', '_')}_WEBHOOK_SECRETS"
 
 
+class SourceApiKeys(Kind):
+    """The Zenoti API key of the default source in ZENOTI_INGEST_API_KEY; a named source's
+    (listed in ZENOTI_INGEST_SOURCES) in ZENOTI_INGEST_SOURCE_<NAME>_API_KEY. Only the keys
+    that are set are kept: {source: key}."""
+
+    accepts = "an API key (Zenoti: Admin > Setup > Apps)"
+
+    def read(self, env: Mapping[str, str], name: str, default: Any) -> dict:
+        sources = ["", *_list(env.get(PREFIX + "SOURCES", ""))]
+        keys = {s: env.get(source_api_key_variable(s), "").strip() for s in sources}
+        return {source: key for source, key in keys.items() if key}
+
+    def to_env(self, name: str, value: Mapping[str, str]) -> dict[str, str]:
+        return {
+            name: value.get("", ""),
+            **{source_api_key_variable(s): k for s, k in value.items()},
+        }
+
+    def rows(self, name: str, default: Any, help: str) -> list[tuple[str, ...]]:
+        each = f"`{source_api_key_variable('<name>')}`"
+        return [
+            (name, "none", self.accepts, help),
+            (each.strip("`"), "none", self.accepts, "a named source's API key, for `backfill`"),
+        ]
+
+
+def source_api_key_variable(source: str) -> str:
+    """The variable holding a source's Zenoti API key ("" is the default source)."""
+    if not source:
+        return PREFIX + "API_KEY"
+    return f"{PREFIX}SOURCE_{source.upper().replace('-', '_')}_API_KEY"
+
+
 def setting(
     default: Any, kind: Kind, help: str, env: str = "", factory: Any = None, secret: bool = False
 ) -> Any:
@@ -341,6 +374,27 @@ class Settings:
         600.0,
         Seconds(zero=False),
         "how often each worker creates partitions ahead and expires old ones",
+    )
+    # Backfill from Zenoti's REST API ({source: key}; "" is the default source).
+    api_keys: Mapping[str, str] = setting(
+        None,
+        SourceApiKeys(),
+        "the Zenoti API key `backfill` uses for the default source",
+        "ZENOTI_INGEST_API_KEY",
+        factory=dict,
+        secret=True,
+    )
+    api_url: str = setting("https://api.zenoti.com", Url("https", "http"), "Zenoti's REST API")
+    # Zenoti's bucket is 60 calls a minute for the whole organization, shared with its other
+    # integrations: stay below it.
+    api_calls_per_minute: int = setting(
+        40, Int(1), "`backfill`'s pace: calls per rate window, shared by all its processes"
+    )
+    api_rate_window_seconds: float = setting(
+        60.0, Seconds(zero=False), "the rate window (and scale of API waits); 60 but in tests"
+    )
+    api_timeout_seconds: float = setting(
+        30.0, Seconds(zero=False), "how long one API call may take before it is tried again"
     )
 
     @classmethod

@@ -110,6 +110,11 @@ def test_changed_settings_survive_the_round_trip():
         log_format="json",
         metrics=False,
         metrics_port=9100,
+        api_keys={"": "k", "east-1": "e"},
+        api_url="http://127.0.0.1:1",
+        api_calls_per_minute=7,
+        api_rate_window_seconds=6.5,
+        api_timeout_seconds=0.5,
     )
     unchanged = [s.env for s in DECLARED if getattr(changed, s.attribute) == s.default()]
     assert unchanged == [], "the round trip should change every setting"

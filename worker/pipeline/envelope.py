@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import ValidationError
 
 from worker.schemas import fields as zf
-from zenoti_ingest import contract, errors
+from zenoti_ingest import contract, errors, snapshots
 
 ENVELOPE_KEYS = frozenset({"event_type", "data"})
 _MAX_DELIVERY_ID = 200
@@ -33,9 +33,7 @@ class Event:
 def body_hash(delivery: contract.Delivery) -> str:
     """The delivery id of a body without an envelope: the same body on the same path repeats it
     (per source: two organizations may send the same bytes)."""
-    digest = hashlib.sha256(f"{delivery.source}\n{delivery.path_hint}\n".encode())
-    digest.update(delivery.body)
-    return "sha256:" + digest.hexdigest()
+    return snapshots.delivery_id(delivery.source, delivery.path_hint, delivery.body)
 
 
 def open_delivery(delivery: contract.Delivery) -> Event:
@@ -54,6 +52,9 @@ def open_delivery(delivery: contract.Delivery) -> Event:
         raise errors.NotJson("body is not usable JSON: a number is too large") from None
     if not isinstance(document, dict):
         raise errors.SchemaMismatch(f"body must be a JSON object, got {json_type(document)}")
+    snapshot = snapshots.parse_hint(delivery.path_hint)
+    if snapshot is not None:
+        return _from_snapshot(document, delivery, *snapshot)
     if document.keys() >= ENVELOPE_KEYS:
         return _from_envelope(document, delivery)
     if delivery.path_hint and not contract.EVENT_TYPE.fullmatch(delivery.path_hint):
@@ -65,6 +66,24 @@ def open_delivery(delivery: contract.Delivery) -> Event:
         )
     hint = delivery.path_hint
     return Event(hint, body_hash(delivery), None, None, document, resource_of(hint))
+
+
+def _from_snapshot(
+    document: dict[str, Any], delivery: contract.Delivery, event_type: str, center: Any
+) -> Event:
+    """A record read from the API (zenoti_ingest/snapshots.py): its event time is when Zenoti
+    answered (the delivery's receipt time), and a record that names no center gets the one it
+    was read for, so that the projection finds it where a webhook's data has it."""
+    data = (
+        document
+        if center is None or "center_id" in document
+        else {
+            **document,
+            "center_id": str(center),
+        }
+    )
+    received = datetime.fromtimestamp(delivery.received_at_us / 1_000_000, UTC)
+    return Event(event_type, body_hash(delivery), None, received, data, resource_of(event_type))
 
 
 def _from_envelope(document: dict[str, Any], delivery: contract.Delivery) -> Event:

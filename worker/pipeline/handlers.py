@@ -12,6 +12,7 @@ from marshmallow import ValidationError
 
 from worker.pipeline import envelope, projection
 from worker.schemas import (
+    api_appointments,
     appointment_groups,
     appointments,
     classes,
@@ -28,6 +29,7 @@ log = logs.get_logger(__name__)
 # Every resource module, each with its TABLES and its HANDLERS (event type → schema, projection).
 RESOURCES = (
     appointments,
+    api_appointments,
     appointment_groups,
     invoices,
     guests,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -133,6 +134,16 @@ def _project(invoice: Invoice, applied: projection.Applied) -> projection.Projec
     )
 
 
+def _project_snapshot(invoice: Invoice, applied: projection.Applied) -> projection.Projected:
+    """Invoice.Snapshot: `GET /v1/invoices/{id}` answers in Invoice.Closed's data shape (key
+    for key); an invoice still open closes none of its appointments."""
+    projected = _project(invoice, applied)
+    if invoice.is_closed:
+        return projected
+    rows = {table: rows for table, rows in projected.rows.items() if table != "appointments"}
+    return dataclasses.replace(projected, rows=rows)
+
+
 # Built once: schema objects are reused for every event.
 INVOICE_CLOSED = InvoiceClosedSchema()
 
@@ -143,4 +154,5 @@ TABLES = (
 
 HANDLERS = {
     "Invoice.Closed": projection.Handler(INVOICE_CLOSED, _project),
+    "Invoice.Snapshot": projection.Handler(INVOICE_CLOSED, _project_snapshot),
 }

@@ -384,3 +384,85 @@ WHERE ctid = ANY(ARRAY(SELECT ctid FROM delivery_ids WHERE received_at < %(cutof
 SELECT pg_total_relation_size(%(table)s::regclass), greatest(reltuples, 0)::bigint
 FROM pg_class WHERE oid = %(table)s::regclass;
 
+-- ===================================================================================
+-- backfill: runs and calls of `zenoti-ingest backfill` (backfill/checkpoints.py)
+-- ===================================================================================
+
+-- backfill_try_lock --
+-- One backfill per source at a time: a session lock, let go when the session ends (a killed
+-- run's connection closes with it).
+SELECT pg_try_advisory_lock(hashtext('zenoti_ingest.backfill'), hashtext(%(source)s));
+
+-- backfill_find_run --
+-- The unfinished run of these arguments, to resume.
+SELECT run_id, centers FROM backfill_runs
+WHERE source = %(source)s AND plan_key = %(plan_key)s AND status <> 'done'
+ORDER BY run_id DESC LIMIT 1;
+
+-- backfill_create_run --
+INSERT INTO backfill_runs (source, plan_key, since, until, horizon_days, resources, centers)
+VALUES (%(source)s, %(plan_key)s, %(since)s, %(until)s, %(horizon_days)s, %(resources)s,
+        %(centers)s)
+RETURNING run_id;
+
+-- backfill_resume_run --
+UPDATE backfill_runs SET status = 'running', error = NULL, finished_at = NULL, updated_at = now()
+WHERE run_id = %(run_id)s;
+
+-- backfill_interrupt_others --
+-- Runs of the source still marked running while we hold its lock were killed.
+UPDATE backfill_runs SET status = 'interrupted', updated_at = now()
+WHERE source = %(source)s AND status = 'running' AND run_id <> %(run_id)s;
+
+-- backfill_set_centers --
+UPDATE backfill_runs SET centers = %(centers)s, updated_at = now() WHERE run_id = %(run_id)s;
+
+-- backfill_plan_calls --
+-- Calls in the order given; one already planned (resumed run, an invoice in two reports) stays.
+INSERT INTO backfill_calls (run_id, call_key, resource, params)
+SELECT %(run_id)s, k, r, p::jsonb
+FROM unnest(%(call_key)s::text[], %(resource)s::text[], %(params)s::text[]) WITH ORDINALITY
+     AS c(k, r, p, n)
+ORDER BY n
+ON CONFLICT DO NOTHING;
+
+-- backfill_next_calls --
+SELECT call_key, resource, params FROM backfill_calls
+WHERE run_id = %(run_id)s AND done_at IS NULL AND resource <> ALL(%(skipped)s::text[])
+ORDER BY seq LIMIT %(limit)s;
+
+-- backfill_mark_done --
+UPDATE backfill_calls SET done_at = now(), records = %(records)s
+WHERE run_id = %(run_id)s AND call_key = %(call_key)s;
+
+-- backfill_count_records --
+UPDATE backfill_runs
+SET records_found = records_found + %(found)s, records_new = records_new + %(new)s,
+    updated_at = now()
+WHERE run_id = %(run_id)s;
+
+-- backfill_progress --
+-- Per resource: calls done, calls planned so far.
+SELECT resource, count(*) FILTER (WHERE done_at IS NOT NULL), count(*)
+FROM backfill_calls WHERE run_id = %(run_id)s GROUP BY resource ORDER BY resource;
+
+-- backfill_finish_run --
+UPDATE backfill_runs
+SET status = %(status)s, error = %(error)s, updated_at = now(),
+    finished_at = CASE WHEN %(status)s = 'done' THEN now() END
+WHERE run_id = %(run_id)s;
+
+-- backfill_processed_ids --
+-- Of these delivery ids, those the archive holds as processed: a record read again unchanged.
+SELECT DISTINCT delivery_id FROM webhook_events
+WHERE delivery_id = ANY(%(delivery_ids)s::text[]) AND status = 'processed';
+
+-- backfill_runs --
+SELECT r.run_id, r.source, r.status, r.since, r.until, r.horizon_days, r.resources,
+       cardinality(r.centers), r.started_at, r.updated_at, r.finished_at, r.records_found,
+       r.records_new, r.error,
+       (SELECT count(*) FROM backfill_calls c WHERE c.run_id = r.run_id AND c.done_at IS NOT NULL),
+       (SELECT count(*) FROM backfill_calls c WHERE c.run_id = r.run_id)
+FROM backfill_runs r
+WHERE %(source)s::text IS NULL OR r.source = %(source)s
+ORDER BY r.run_id DESC LIMIT %(limit)s;

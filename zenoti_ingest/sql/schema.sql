@@ -72,6 +72,40 @@ CREATE INDEX appointments_center_start_in_center ON public.appointments USING bt
 CREATE INDEX appointments_group ON public.appointments USING btree (appointment_group_id);
 CREATE INDEX appointments_invoice ON public.appointments USING btree (invoice_id);
 
+CREATE TABLE public.backfill_calls (
+    run_id bigint NOT NULL,
+    seq bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    call_key text NOT NULL,
+    resource text NOT NULL,
+    params jsonb NOT NULL,
+    done_at timestamp with time zone,
+    records integer
+);
+ALTER TABLE public.backfill_calls ADD CONSTRAINT backfill_calls_pkey PRIMARY KEY (run_id, call_key);
+ALTER TABLE public.backfill_calls ADD CONSTRAINT backfill_calls_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.backfill_runs(run_id) ON DELETE CASCADE;
+CREATE INDEX backfill_calls_pending ON public.backfill_calls USING btree (run_id, seq) WHERE (done_at IS NULL);
+
+CREATE TABLE public.backfill_runs (
+    run_id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    source text NOT NULL,
+    plan_key text NOT NULL,
+    since date NOT NULL,
+    until date NOT NULL,
+    horizon_days integer NOT NULL,
+    resources text[] NOT NULL,
+    centers text[],
+    status text DEFAULT 'running'::text NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone,
+    records_found bigint DEFAULT 0 NOT NULL,
+    records_new bigint DEFAULT 0 NOT NULL,
+    error text
+);
+ALTER TABLE public.backfill_runs ADD CONSTRAINT backfill_runs_pkey PRIMARY KEY (run_id);
+ALTER TABLE public.backfill_runs ADD CONSTRAINT backfill_runs_status_check CHECK ((status = ANY (ARRAY['running'::text, 'done'::text, 'incomplete'::text, 'interrupted'::text])));
+CREATE INDEX backfill_runs_source ON public.backfill_runs USING btree (source, plan_key, run_id);
+
 CREATE TABLE public.class_bookings (
     registration_id text NOT NULL,
     session_id text,

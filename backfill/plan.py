@@ -1,0 +1,117 @@
+"""What a backfill calls: resources x centers x windows → calls, and the calls an answer adds.
+
+Appointments: `GET /v1/appointments` per center in 7-day windows (Zenoti refuses more) from
+--since to --until plus a forward horizon (bookings made during the outage for later dates),
+cancelled and no-show included. Invoices: the sales accrual report per center in 7-day windows
+(paged, 100 rows a page) lists the invoices of the window; each distinct invoice is then read
+in full (`GET /v1/invoices/{id}`, the Invoice.Closed shape). Windows of both overlap by a day
+at their edges (whether Zenoti's end date is inclusive is not documented): that day is read
+twice, and its records arrive the second time as duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+APPOINTMENTS, INVOICES = "appointments", "invoices"
+RESOURCES = (APPOINTMENTS, INVOICES)
+CENTERS = "centers"
+WINDOW_DAYS = 7
+PAGE_SIZE = 100  # Zenoti's most per page (422 above)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One API call of a run: `key` is unique in the run; `params` what it sends."""
+
+    key: str
+    resource: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What `zenoti-ingest backfill` was asked."""
+
+    source: str
+    since: date
+    until: date
+    resources: tuple[str, ...] = RESOURCES
+    centers: tuple[str, ...] = ()  # none: every center the organization lists
+    horizon_days: int = 90
+
+    def key(self) -> str:
+        """The same arguments give the same key: a run started again resumes its namesake."""
+        canonical = json.dumps(
+            [
+                self.source,
+                self.since.isoformat(),
+                self.until.isoformat(),
+                sorted(self.resources),
+                sorted(self.centers),
+                self.horizon_days,
+            ]
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def windows(first: date, last: date) -> list[tuple[date, date]]:
+    """7-day windows from `first` covering `last`: (start, start + 7 days), so that each
+    window's end is the next one's start."""
+    days = (last - first).days + 1
+    starts = [first + timedelta(days=WINDOW_DAYS * n) for n in range(math.ceil(days / WINDOW_DAYS))]
+    return [(start, start + timedelta(days=WINDOW_DAYS)) for start in starts]
+
+
+def plan(request: Request, centers: list[str]) -> list[Call]:
+    """The calls known before any answer: lists per resource, center and window."""
+    calls: list[Call] = []
+    if APPOINTMENTS in request.resources:
+        horizon = request.until + timedelta(days=request.horizon_days)
+        for center in centers:
+            for start, end in windows(request.since, horizon):
+                calls.append(appointments_call(center, start, end))
+    if INVOICES in request.resources:
+        for center in centers:
+            for start, end in windows(request.since, request.until):
+                calls.append(sales_call(center, start, end, 1))
+    return calls
+
+
+def appointments_call(center: str, start: date, end: date) -> Call:
+    params = {"center_id": center, "start_date": start.isoformat(), "end_date": end.isoformat()}
+    return Call(f"appointments/{center}/{start}", APPOINTMENTS, params)
+
+
+def sales_call(center: str, start: date, end: date, page: int) -> Call:
+    """A page of the sales accrual report: one row per invoice item of the window."""
+    params = {
+        "center_id": center,
+        "start_date": start.isoformat(),
+        "end_date": (end - timedelta(days=1)).isoformat(),
+        "page": page,
+    }
+    return Call(f"sales/{center}/{start}/{page}", INVOICES, params)
+
+
+def invoice_call(invoice_id: str) -> Call:
+    return Call(f"invoice/{invoice_id}", INVOICES, {"invoice_id": invoice_id})
+
+
+def next_sales_page(call: Call, total: int) -> Call | None:
+    """The report's next page, when rows remain past this one."""
+    page = call.params["page"]
+    if page * PAGE_SIZE >= total:
+        return None
+    params = {**call.params, "page": page + 1}
+    return Call(f"sales/{params['center_id']}/{params['start_date']}/{page + 1}", INVOICES, params)
+
+
+def seconds_for(calls: int, window_seconds: float, calls_per_window: int) -> float:
+    """How long `calls` take at the configured pace (rate.MARGIN aside)."""
+    return calls * window_seconds / calls_per_window

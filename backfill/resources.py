@@ -1,0 +1,112 @@
+"""Each kind of call: its request, the shape its answer must have, the records it yields
+(each to enter the pipeline as one delivery) and the calls it adds (next page, details)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from backfill import client as api
+from backfill import plan
+from zenoti_ingest import snapshots
+
+APPOINTMENTS_ENDPOINT = "/v1/appointments"
+SALES_ENDPOINT = "/v1/reports/sales/accrual_basis/flat_file"
+INVOICE_ENDPOINT = "/v1/invoices/{invoice_id}"
+CENTERS_ENDPOINT = "/v1/centers"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A record to enqueue: its path hint (zenoti_ingest/snapshots.py) and exact bytes."""
+
+    path_hint: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    read_at_us: int  # when Zenoti answered: the records' version
+    records: list[Record] = field(default_factory=list)
+    more: list[plan.Call] = field(default_factory=list)
+
+
+def execute(client: api.Client, call: plan.Call) -> Result:
+    """Make the call; ApiShapeError when its answer does not fit."""
+    if call.key.startswith("appointments/"):
+        return _appointments(client, call)
+    if call.key.startswith("sales/"):
+        return _sales(client, call)
+    return _invoice(client, call)
+
+
+def _appointments(client: api.Client, call: plan.Call) -> Result:
+    params = {**call.params, "include_no_show_cancel": "true"}
+    answer = client.get(APPOINTMENTS_ENDPOINT, APPOINTMENTS_ENDPOINT, params)
+    if not isinstance(answer.document, list):
+        raise api.shape_error(answer.endpoint, "(answer)", answer.document, "an array")
+    hint = snapshots.path_hint("Appointment", call.params["center_id"])
+    records = []
+    for value, raw in api.split_array(answer.body, answer.endpoint):
+        _text(answer, value if isinstance(value, dict) else None, "[].appointment_id")
+        records.append(Record(hint, raw))
+    return Result(answer.read_at_us, records)
+
+
+def _sales(client: api.Client, call: plan.Call) -> Result:
+    p = call.params
+    body = {
+        "center_ids": [p["center_id"]],
+        "start_date": f"{p['start_date']} 00:00:00",
+        "end_date": f"{p['end_date']} 23:59:59",
+    }
+    params = {"page": p["page"], "size": plan.PAGE_SIZE}
+    answer = client.post(SALES_ENDPOINT, SALES_ENDPOINT, params, body)
+    rows = _member(answer, answer.document, "sales", list, "an array")
+    info = _member(answer, answer.document, "page_info", dict, "an object")
+    total = _member(answer, info, "total", int, "a number", "page_info.total")
+    invoices = dict.fromkeys(_text(answer, row, "sales[].invoice_id") for row in rows)
+    more = [plan.invoice_call(invoice_id) for invoice_id in invoices]
+    following = plan.next_sales_page(call, total)
+    return Result(answer.read_at_us, [], more + ([following] if following else []))
+
+
+def _invoice(client: api.Client, call: plan.Call) -> Result:
+    invoice_id = call.params["invoice_id"]
+    params = {"expand": ["InvoiceItems", "Appointments"]}
+    answer = client.get(f"/v1/invoices/{invoice_id}", INVOICE_ENDPOINT, params)
+    invoice = _member(answer, answer.document, "invoice", dict, "an object")
+    _text(answer, invoice, "invoice.id")
+    return Result(answer.read_at_us, [Record(snapshots.path_hint("Invoice"), answer.body)])
+
+
+def list_centers(client: api.Client) -> list[str]:
+    """Every center of the organization, page after page (each page a call)."""
+    centers: list[str] = []
+    page = 1
+    while True:
+        answer = client.get(CENTERS_ENDPOINT, CENTERS_ENDPOINT, {"page": page, "size": 100})
+        rows = _member(answer, answer.document, "centers", list, "an array")
+        centers += [_text(answer, row, "centers[].id") for row in rows]
+        info = answer.document.get("page_info")
+        total = info.get("total") if isinstance(info, dict) else None
+        if not rows or not isinstance(total, int) or page * 100 >= total:
+            return list(dict.fromkeys(centers))
+        page += 1
+
+
+def _member(
+    answer: api.Answer, container: Any, key: str, kind: type, wanted: str, name: str = ""
+) -> Any:
+    value = container.get(key) if isinstance(container, dict) else None
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise api.shape_error(answer.endpoint, name or key, value, wanted)
+    return value
+
+
+def _text(answer: api.Answer, row: Any, name: str) -> str:
+    """A non-empty string id at `name` (its last part is the key in `row`)."""
+    value = row.get(name.rsplit(".", 1)[-1]) if isinstance(row, dict) else None
+    if not isinstance(value, str) or not value:
+        raise api.shape_error(answer.endpoint, name, value, "a non-empty string")
+    return value
