@@ -24,9 +24,9 @@ CREATE TABLE public.appointment_groups (
     version text COLLATE "C" DEFAULT ''::text NOT NULL,
     newest_columns smallint[] DEFAULT '{}'::smallint[] NOT NULL,
     stragglers jsonb DEFAULT '{}'::jsonb NOT NULL
-);
+) WITH (fillfactor=50);
 ALTER TABLE public.appointment_groups ADD CONSTRAINT appointment_groups_pkey PRIMARY KEY (appointment_group_id);
-CREATE INDEX appointment_groups_center ON public.appointment_groups USING btree (center_id, last_event_at);
+CREATE INDEX appointment_groups_center ON public.appointment_groups USING btree (center_id);
 CREATE INDEX appointment_groups_guest ON public.appointment_groups USING btree (guest_id);
 CREATE INDEX appointment_groups_invoice ON public.appointment_groups USING btree (invoice_id);
 
@@ -65,7 +65,7 @@ CREATE TABLE public.appointments (
     version text COLLATE "C" DEFAULT ''::text NOT NULL,
     newest_columns smallint[] DEFAULT '{}'::smallint[] NOT NULL,
     stragglers jsonb DEFAULT '{}'::jsonb NOT NULL
-);
+) WITH (fillfactor=50);
 ALTER TABLE public.appointments ADD CONSTRAINT appointments_pkey PRIMARY KEY (appointment_id);
 CREATE INDEX appointments_center_start ON public.appointments USING btree (center_id, start_time);
 CREATE INDEX appointments_center_start_in_center ON public.appointments USING btree (center_id, start_time_in_center);
@@ -127,9 +127,9 @@ CREATE TABLE public.class_bookings (
     version text COLLATE "C" DEFAULT ''::text NOT NULL,
     newest_columns smallint[] DEFAULT '{}'::smallint[] NOT NULL,
     stragglers jsonb DEFAULT '{}'::jsonb NOT NULL
-);
+) WITH (fillfactor=50);
 ALTER TABLE public.class_bookings ADD CONSTRAINT class_bookings_pkey PRIMARY KEY (registration_id);
-CREATE INDEX class_bookings_center_time ON public.class_bookings USING btree (center_id, last_event_at);
+CREATE INDEX class_bookings_center ON public.class_bookings USING btree (center_id);
 CREATE INDEX class_bookings_guest ON public.class_bookings USING btree (guest_id);
 CREATE INDEX class_bookings_session ON public.class_bookings USING btree (session_id);
 
@@ -157,7 +157,7 @@ CREATE TABLE public.class_sessions (
     version text COLLATE "C" DEFAULT ''::text NOT NULL,
     newest_columns smallint[] DEFAULT '{}'::smallint[] NOT NULL,
     stragglers jsonb DEFAULT '{}'::jsonb NOT NULL
-);
+) WITH (fillfactor=50);
 ALTER TABLE public.class_sessions ADD CONSTRAINT class_sessions_pkey PRIMARY KEY (session_id);
 CREATE INDEX class_sessions_center_start ON public.class_sessions USING btree (center_id, start_time);
 
@@ -211,7 +211,7 @@ CREATE TABLE public.employees (
     version text COLLATE "C" DEFAULT ''::text NOT NULL,
     newest_columns smallint[] DEFAULT '{}'::smallint[] NOT NULL,
     stragglers jsonb DEFAULT '{}'::jsonb NOT NULL
-);
+) WITH (fillfactor=50);
 ALTER TABLE public.employees ADD CONSTRAINT employees_pkey PRIMARY KEY (employee_id);
 CREATE INDEX employees_center_job ON public.employees USING btree (center_id, job_id);
 CREATE INDEX employees_job ON public.employees USING btree (job_id);
@@ -292,7 +292,7 @@ CREATE TABLE public.guest_memberships (
     version text COLLATE "C" DEFAULT ''::text NOT NULL,
     newest_columns smallint[] DEFAULT '{}'::smallint[] NOT NULL,
     stragglers jsonb DEFAULT '{}'::jsonb NOT NULL
-);
+) WITH (fillfactor=50);
 ALTER TABLE public.guest_memberships ADD CONSTRAINT guest_memberships_pkey PRIMARY KEY (user_membership_id);
 CREATE INDEX guest_memberships_center_expiry ON public.guest_memberships USING btree (center_id, expiry_date);
 CREATE INDEX guest_memberships_center_purchase ON public.guest_memberships USING btree (center_id, purchase_date);
@@ -337,7 +337,7 @@ CREATE TABLE public.guest_packages (
     version text COLLATE "C" DEFAULT ''::text NOT NULL,
     newest_columns smallint[] DEFAULT '{}'::smallint[] NOT NULL,
     stragglers jsonb DEFAULT '{}'::jsonb NOT NULL
-);
+) WITH (fillfactor=50);
 ALTER TABLE public.guest_packages ADD CONSTRAINT guest_packages_pkey PRIMARY KEY (user_package_id);
 CREATE INDEX guest_packages_center_end ON public.guest_packages USING btree (center_id, end_date);
 CREATE INDEX guest_packages_center_purchase ON public.guest_packages USING btree (center_id, purchase_date);
@@ -379,7 +379,7 @@ CREATE TABLE public.guests (
     version text COLLATE "C" DEFAULT ''::text NOT NULL,
     newest_columns smallint[] DEFAULT '{}'::smallint[] NOT NULL,
     stragglers jsonb DEFAULT '{}'::jsonb NOT NULL
-);
+) WITH (fillfactor=50);
 ALTER TABLE public.guests ADD CONSTRAINT guests_pkey PRIMARY KEY (guest_id);
 CREATE INDEX guests_center_created ON public.guests USING btree (center_id, created_date);
 CREATE INDEX guests_code ON public.guests USING btree (code);
@@ -408,7 +408,7 @@ CREATE TABLE public.invoice_items (
     version text COLLATE "C" DEFAULT ''::text NOT NULL,
     newest_columns smallint[] DEFAULT '{}'::smallint[] NOT NULL,
     stragglers jsonb DEFAULT '{}'::jsonb NOT NULL
-);
+) WITH (fillfactor=50);
 ALTER TABLE public.invoice_items ADD CONSTRAINT invoice_items_pkey PRIMARY KEY (invoice_item_id);
 CREATE INDEX invoice_items_invoice ON public.invoice_items USING btree (invoice_id);
 CREATE INDEX invoice_items_item ON public.invoice_items USING btree (item_id);
@@ -438,7 +438,7 @@ CREATE TABLE public.invoices (
     version text COLLATE "C" DEFAULT ''::text NOT NULL,
     newest_columns smallint[] DEFAULT '{}'::smallint[] NOT NULL,
     stragglers jsonb DEFAULT '{}'::jsonb NOT NULL
-);
+) WITH (fillfactor=50);
 ALTER TABLE public.invoices ADD CONSTRAINT invoices_pkey PRIMARY KEY (invoice_id);
 CREATE INDEX invoices_center_date ON public.invoices USING btree (center_id, invoice_date);
 CREATE INDEX invoices_group ON public.invoices USING btree (appointment_group_id);
