@@ -124,6 +124,7 @@ class Client:
         status = response.status_code
         if status == 429:
             wait = _number(response.headers.get("Retry-After"))
+            log.info("api_throttled", endpoint=endpoint, retry_after=wait)
             self._limiter.defer(
                 wait if wait is not None else self._seconds(RETRY_AFTER_DEFAULT_SECONDS)
             )

@@ -54,7 +54,7 @@ class Limiter:
         """No process of this source starts a call in the next `seconds`."""
         if seconds > 0:
             self._run("defer", seconds)
-            log.info("api_rate_deferred", seconds=round(seconds, 3))
+            log.debug("api_rate_deferred", seconds=round(seconds, 3))
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Slow down to what Zenoti says is left: with `remaining` calls until the bucket

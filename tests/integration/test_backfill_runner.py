@@ -1,0 +1,133 @@
+"""The backfill runner in-process against the fake Zenoti API, real Redis and Postgres (no
+worker: what it enqueues is read back from the stream): the shared pace, 429s, paging, a
+response that does not fit, and resuming."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import date
+
+import psycopg
+import pytest
+import redis
+from structlog.testing import capture_logs
+
+from backfill import checkpoints, plan, rate
+from backfill import run as runner
+from tests.fixtures.fake_zenoti import FakeZenoti, generate
+from zenoti_ingest import errors, stream
+
+KEY = "k-9d2c"
+FIRST = date(2026, 11, 2)
+
+
+def api_settings(settings, api: FakeZenoti, per_window: int = 40):
+    return settings.replace(
+        api_url=api.url,
+        api_keys={"": KEY},
+        api_calls_per_minute=per_window,
+        api_rate_window_seconds=api.window_seconds,
+        api_timeout_seconds=1.0,
+    )
+
+
+def request(**changes) -> plan.Request:
+    return plan.Request(
+        **{"source": "", "since": FIRST, "until": FIRST, "horizon_days": 0, **changes}
+    )
+
+
+def enqueued(settings) -> list:
+    client = redis.Redis.from_url(settings.redis_url)
+    entries = client.xrange(stream.Keys.of(settings).deliveries)
+    return [stream.decode(fields) for _, fields in entries]
+
+
+def test_processes_of_a_source_share_one_pace_and_a_deferral(settings):
+    """Two limiters (two processes) of one source: reservations alternate between them yet
+    stay `interval` apart; a deferral (a 429's Retry-After) holds both back."""
+    settings = settings.replace(api_calls_per_minute=10, api_rate_window_seconds=10.0)
+    client = redis.Redis.from_url(settings.redis_url)
+    slept: list[float] = []
+    one, two = (rate.Limiter(client, settings, "east", slept.append) for _ in range(2))
+    waits = [(one if n % 2 else two).wait() for n in range(6)]
+    interval = rate.MARGIN * 10.0 / 10
+    steps = [b - a for a, b in itertools.pairwise(waits)]
+    assert all(abs(step - interval) < 0.05 for step in steps), steps
+    other = rate.Limiter(client, settings, "west", slept.append)
+    assert other.wait() < 0.05  # another source has a pace of its own
+    one.defer(30.0)
+    assert two.wait() >= 29.9
+
+
+def test_a_throttled_and_paged_run_enqueues_every_record_within_the_rate(settings, monkeypatch):
+    """Other integrations empty the organization's bucket: a 429's Retry-After holds the run
+    back; its own pace is above the bucket's refill, so RateLimit-Remaining slows it further;
+    reports paged 3 rows a page: every invoice is read once, every record is enqueued, no 2 s
+    window above the allowance."""
+    monkeypatch.setattr(plan, "PAGE_SIZE", 3)
+    world = generate(centers=1, first=FIRST, days=7, per_day=3)
+    with FakeZenoti(world, KEY, limit=10, window_seconds=2.0, faults={3: "429"}) as api:
+        settings = api_settings(settings, api, per_window=15)
+        summary = runner.run(settings, request(until=date(2026, 11, 15)))
+        assert summary.status == "done", summary.stopped
+        [throttled] = [n for n, c in enumerate(api.calls) if c.status == 429]
+        assert api.calls[throttled + 1].at - api.calls[throttled].at >= 0.95  # Retry-After: 1
+        assert api.most_in_any_window() <= 10
+        invoice_calls = [c for c in api.succeeded() if c[1].startswith("/v1/invoices/")]
+        assert sorted(c[1].rsplit("/", 1)[1] for c in invoice_calls) == sorted(world.invoices)
+        pages = [c for c in api.succeeded() if c[0] == "POST"]
+        rows = 2 * len(world.invoices)  # two items each, all in the first week
+        assert len(pages) == -(-rows // 3) + 1  # and the second week's one empty page
+    deliveries = enqueued(settings)
+    assert len(deliveries) == summary.records_found
+    bodies = {json.loads(d.body).get("appointment_id") for d in deliveries}
+    assert {a["appointment_id"] for a in world.appointments[world.centers[0]]} <= bodies
+    assert all(d.received_at_us > 0 and d.path_hint.count(".") >= 1 for d in deliveries)
+
+
+def test_a_response_that_does_not_fit_stops_its_resource_and_resumes_later(settings):
+    """Report rows without an invoice id: invoices stop with a message naming the endpoint
+    and the field, never a value; appointments finish; the run is incomplete. Once Zenoti
+    answers well, the same request resumes that run and makes only the calls left. Nothing
+    personal reaches the logs or the checkpoints."""
+    world = generate(centers=1, first=FIRST, days=3, per_day=3)
+    rows = world.sales[world.centers[0]]
+    saved = [r["invoice_id"] for r in rows]
+    for row in rows:
+        row["invoice_id"] = 12345
+    with FakeZenoti(world, KEY, window_seconds=2.0) as api:
+        settings = api_settings(settings, api)
+        with capture_logs() as logs:
+            first = runner.run(settings, request(until=date(2026, 11, 4)))
+        assert first.status == "incomplete"
+        why = first.stopped["invoices"]
+        assert "POST /v1/reports/sales/accrual_basis/flat_file" in why
+        assert "sales[].invoice_id" in why and "12345" not in why
+        assert first.calls["appointments"][0] == first.calls["appointments"][1]
+        text = json.dumps(logs, default=str)
+        assert "Dana" not in text and "example.invalid" not in text and KEY not in text
+        made = len(api.succeeded())
+
+        for row, invoice_id in zip(rows, saved, strict=True):
+            row["invoice_id"] = invoice_id
+        second = runner.run(settings, request(until=date(2026, 11, 4)))
+        assert second.run_id == first.run_id and second.status == "done"
+        again = api.succeeded()[made:]
+        assert not any(c[1] == "/v1/appointments" for c in again)  # done before: not repeated
+        assert len(again) == second.calls_made
+    with psycopg.connect(settings.database_url) as conn:
+        [run] = checkpoints.runs(conn, None)
+        stored = json.dumps(checkpoints.jsonable(run)) + json.dumps(
+            conn.execute("SELECT json_agg(params) FROM backfill_calls").fetchone()[0]
+        )
+    assert run.status == "done" and "Dana" not in stored and KEY not in stored
+
+
+def test_a_refused_key_stops_the_run_naming_the_variable(settings):
+    world = generate(centers=1, first=FIRST, days=1, per_day=1)
+    with FakeZenoti(world, "another-key", window_seconds=2.0) as api:
+        with pytest.raises(errors.ApiKeyRefused, match="ZENOTI_INGEST_API_KEY") as caught:
+            runner.run(api_settings(settings, api), request())
+        assert KEY not in str(caught.value)

@@ -1,0 +1,162 @@
+"""The API's records mapped onto the webhooks' tables (worker/schemas/api_appointments.py, the
+Invoice.Snapshot handler), the snapshot path hint, exact bytes per record, and the plan."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+
+import pytest
+
+from backfill import client, plan
+from tests.fixtures.fake_zenoti import SHAPES
+from worker.pipeline import envelope, handlers, projection
+from worker.schemas import api_appointments
+from zenoti_ingest import contract, errors, snapshots
+
+CENTER = "ce47e400-bbbb-44a4-1718-000000000001"
+READ_AT_US = 1_796_000_000_000_000
+INGEST_ID = "01900000-0000-7000-8000-000000000001"
+
+
+def project(hint: str, body: bytes) -> tuple[envelope.Event, projection.Projected]:
+    delivery = contract.Delivery(INGEST_ID, READ_AT_US, hint, body)
+    event = envelope.open_delivery(delivery)
+    applied = projection.Applied(
+        event.event_type, event.event_timestamp, event.event_timestamp, INGEST_ID
+    )
+    return event, handlers.project(event, applied)
+
+
+def listed() -> list[tuple[dict, bytes]]:
+    body = (SHAPES / "appointments-list.json").read_bytes()
+    return client.split_array(body, "GET /v1/appointments")
+
+
+def test_each_listed_appointment_maps_onto_the_appointments_table():
+    """The fixture's completed, cancelled and no-show rows become appointments rows named
+    as the webhooks name them, with the center they were read for; the block-out writes
+    nothing."""
+    hint = snapshots.path_hint("Appointment", CENTER)
+    rows = [project(hint, raw)[1].rows.get("appointments") for _, raw in listed()]
+    assert rows[3] is None  # the block-out (status 10, no service)
+    completed, cancelled, no_show = (r[0] for r in rows[:3])
+    assert [completed["status"], cancelled["status"], no_show["status"]] == [
+        "closed",
+        "cancelled",
+        "no_show",
+    ]
+    assert str(completed["appointment_id"]) == "0b6c1d8e-1111-4a6a-9d1e-000000000001"
+    assert str(completed["therapist_id"]) == "7e4a0000-9999-42e2-f596-000000000001"
+    assert completed["therapist_name"] == "Sam Therapist"
+    assert completed["service_name"] == "60 Min Massage" and completed["progress"] == 2
+    assert str(completed["center_id"]) == CENTER
+    assert completed["start_time"] == datetime(2026, 11, 3, 10, 0)  # centre-local, unshifted
+    assert completed["start_time_in_center"] == completed["start_time"]
+    assert "room_id" not in completed  # null in the list: left as the table has it
+    assert completed["last_event_type"] == "Appointment.Snapshot"
+
+
+def test_a_snapshot_is_versioned_by_when_zenoti_answered():
+    """The event time of a snapshot is the delivery's receipt time (the answer's Date), its
+    event type the hint's first two words, its delivery id the hash of source, hint and
+    bytes: the same record read again is the same delivery."""
+    hint = snapshots.path_hint("Appointment", CENTER)
+    _, raw = listed()[0]
+    event, _ = project(hint, raw)
+    assert event.event_type == "Appointment.Snapshot" and event.resource == "Appointment"
+    assert event.event_timestamp == datetime.fromtimestamp(READ_AT_US / 1e6, UTC)
+    assert event.delivery_id == snapshots.delivery_id("", hint, raw)
+    assert project(hint, raw)[0].delivery_id == event.delivery_id
+    assert project(hint, raw.replace(b'"progress": 2', b'"progress": 1'))[0].delivery_id != (
+        event.delivery_id
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "progress", "word"),
+    [
+        (0, 0, "booked"),
+        (0, 1, "started"),
+        (4, 2, "completed"),
+        (1, 2, "closed"),
+        (99, 0, "status_99"),
+    ],
+)
+def test_status_words(code, progress, word):
+    """An open appointment's progress says more than its status; closed, cancelled and
+    no-show say all; an unknown code is kept, named by its number."""
+    assert api_appointments.status(code, progress) == word
+
+
+def test_the_invoice_detail_maps_like_invoice_closed():
+    """`GET /v1/invoices/{id}` has Invoice.Closed's data shape: the invoice, its two items and
+    its appointment (closed); the same invoice still open closes no appointment."""
+    body = (SHAPES / "invoice-detail.json").read_bytes()
+    _, projected = project(snapshots.path_hint("Invoice"), body)
+    assert {t: len(r) for t, r in projected.rows.items()} == {
+        "invoices": 1,
+        "invoice_items": 2,
+        "appointments": 1,
+    }
+    assert projected.rows["appointments"][0]["status"] == "closed"
+    still_open = body.replace(b'"is_closed": true', b'"is_closed": false')
+    _, projected = project(snapshots.path_hint("Invoice"), still_open)
+    assert "appointments" not in projected.rows and len(projected.rows["invoices"]) == 1
+
+
+def test_a_record_that_does_not_fit_is_a_schema_dead_letter_naming_the_field():
+    hint = snapshots.path_hint("Appointment", CENTER)
+    with pytest.raises(errors.SchemaMismatch, match=r"appointment_id: .*\(got number\)"):
+        project(hint, b'{"appointment_id": 7}')
+
+
+def test_path_hints_round_trip_and_stay_event_type_names():
+    hint = snapshots.path_hint("Appointment", CENTER)
+    assert contract.EVENT_TYPE.fullmatch(hint)
+    assert snapshots.parse_hint(hint)[0] == "Appointment.Snapshot"
+    assert str(snapshots.parse_hint(hint)[1]) == CENTER
+    assert snapshots.parse_hint("Invoice.Snapshot") == ("Invoice.Snapshot", None)
+    assert snapshots.parse_hint("Appointment.Started") is None
+    assert snapshots.parse_hint("Appointment.Snapshot.Xnope") is None
+
+
+def test_split_array_keeps_each_records_exact_bytes():
+    """Whitespace, key order and escapes as Zenoti sent them, not as we would write them."""
+    body = '[ {"b": 1,  "a": "\\u00e9", "n": "Zoë"} ,\n{"c":[1, 2]}]'.encode()
+    items = client.split_array(body, "GET /x")
+    assert [raw for _, raw in items] == [
+        '{"b": 1,  "a": "\\u00e9", "n": "Zoë"}'.encode(),
+        b'{"c":[1, 2]}',
+    ]
+    assert [value for value, _ in items] == [{"b": 1, "a": "é", "n": "Zoë"}, {"c": [1, 2]}]
+    assert client.split_array(b" [ ] ", "GET /x") == []
+    fixture = (SHAPES / "appointments-list.json").read_bytes()
+    assert [json.loads(raw) for _, raw in client.split_array(fixture, "GET /x")] == json.loads(
+        fixture
+    )
+
+
+def test_windows_are_seven_days_and_the_horizon_extends_appointments_only():
+    request = plan.Request("", date(2026, 11, 1), date(2026, 11, 10), horizon_days=14)
+    calls = plan.plan(request, [CENTER])
+    appointments = [c for c in calls if c.resource == plan.APPOINTMENTS]
+    sales = [c for c in calls if c.resource == plan.INVOICES]
+    assert [(c.params["start_date"], c.params["end_date"]) for c in appointments] == [
+        ("2026-11-01", "2026-11-08"),
+        ("2026-11-08", "2026-11-15"),
+        ("2026-11-15", "2026-11-22"),
+        ("2026-11-22", "2026-11-29"),
+    ]
+    assert [(c.params["start_date"], c.params["end_date"]) for c in sales] == [
+        ("2026-11-01", "2026-11-07"),
+        ("2026-11-08", "2026-11-14"),
+    ]
+    assert len({c.key for c in calls}) == len(calls)
+
+
+def test_the_plan_key_depends_on_the_arguments_only():
+    one = plan.Request("", date(2026, 11, 1), date(2026, 11, 3), ("invoices", "appointments"))
+    same = plan.Request("", date(2026, 11, 1), date(2026, 11, 3), ("appointments", "invoices"))
+    other = plan.Request("east", date(2026, 11, 1), date(2026, 11, 3))
+    assert one.key() == same.key() != other.key()
