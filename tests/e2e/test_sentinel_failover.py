@@ -12,6 +12,7 @@ replication lost (a figure, not asserted). Figures print with `pytest -s`.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ import pytest
 
 from tests.fixtures import chaos, sentinel
 from tests.fixtures.chaos import labs, load, servers, verify
-from zenoti_ingest import services
+from zenoti_ingest import contract, errors, redis_clients, services, stream
+from zenoti_ingest.settings import Settings
 
 DELIVERIES, RATE = 400, 50  # 8 s of traffic; the primary dies after a quarter of it
 SETTLE_SECONDS = 60
@@ -122,7 +124,8 @@ def report(result: Failover) -> None:
     o = result.outcome
     settled = f"{result.settled_seconds:.1f} s" if result.settled_seconds else "not settled"
     print(
-        f"\n{o.fault}: {o.accepted} accepted (202), {result.refused} refused while electing;"
+        f"\n{o.fault}: {o.sent} sent, {o.accepted} accepted (202), {result.refused} refused"
+        " while electing;"
         f" first 202 at the new primary {result.first_202_seconds:.1f} s after the kill;"
         f" backlog settled {settled} after the kill; processed {o.processed},"
         f" duplicate {o.duplicates}, dead {o.dead}, LOST {o.lost};"
@@ -158,3 +161,57 @@ def test_failover_without_wait(tmp_path: Path, databases: servers.Databases):
     assert_resumed(result)
     others = [p for p in result.outcome.problems if "accepted deliveries not settled" not in p]
     assert not others, "\n".join(others[:20])
+
+
+@pytest.mark.parametrize("wait_replicas", [1, 2])
+def test_a_demoted_primary_means_reconnect(tmp_path: Path, wait_replicas: int):
+    """SENTINEL FAILOVER demotes a live primary: the ingress's pooled connection to it gets
+    READONLY, which redis-py's Sentinel pool turns into a reconnect to the new primary, so
+    publishing works again within the election (a few 503s, no 5xx loop).
+
+    What a 202 is worth here differs from a crash: until the sentinels reconfigure it, the
+    demoted primary still takes writes, and its other replica still confirms them, and both
+    then resynchronise from the promoted one, dropping them. Waiting for one replica of two
+    does not cover that window (the figure is printed); waiting for every replica does (the
+    promoted one has left, so WAIT falls short and the ingress answers 503).
+    """
+    redis_set = sentinel.SentinelRedis(tmp_path / "redis", min_replicas_to_write=1)
+    try:
+        redis_set.start()
+        settings = Settings(
+            redis_url=redis_set.url, redis_prefix="zi_demote", wait_replicas=wait_replicas
+        )
+        producer = stream.Producer(redis_clients.for_enqueue(settings), settings)
+        old = redis_set.primary_port()
+        accepted, refused = [], 0
+        for n in range(20):  # the pool's connection to the primary is made and kept
+            producer.publish(delivery(n))
+            accepted.append(n)
+        redis_set.ask_failover()
+        started, n, after_switch = time.monotonic(), 20, 0
+        while time.monotonic() - started < 20 and after_switch < 50:
+            try:
+                producer.publish(delivery(n))
+                accepted.append(n)
+                after_switch += redis_set.primary_port() not in (old, None)
+            except errors.EnqueueFailed:
+                refused += 1
+            n += 1
+        with contextlib.closing(redis_set.client()) as client:
+            assert client.info("server")["tcp_port"] == redis_set.primary_port() != old
+            stored = client.xrange(stream.Keys.of(settings).deliveries)
+        kept = {int(fields[b"ingest_id"].decode().rsplit("-", 1)[1]) for _, fields in stored}
+        lost = len(set(accepted) - kept)
+        print(
+            f"\nSENTINEL FAILOVER, WAIT_REPLICAS={wait_replicas} of 2 replicas:"
+            f" {len(accepted)} published, {refused} refused (503), LOST {lost}"
+        )
+        assert after_switch == 50, "publishing did not come back within 20 s"
+        if wait_replicas == 2:
+            assert lost == 0
+    finally:
+        redis_set.stop()
+
+
+def delivery(n: int) -> contract.Delivery:
+    return contract.Delivery(f"00000000-0000-0000-0000-{n:012d}", n, "", b"{}")
