@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import psutil
 import psycopg
 import pytest
 import redis
@@ -183,6 +184,7 @@ def start_postgres(host: netns.Host, directory: Path, log: Path) -> None:
     user = "pgserver"
     entry = pgserver_utils.ensure_user_exists(user)
     pgserver_utils.ensure_prefix_permissions(psql)
+    pgserver_utils.ensure_prefix_permissions(directory)  # as pgserver does for its own
     pgdata = directory / "data"
     os.chown(directory, entry.pw_uid, entry.pw_gid)
     initdb = [str(psql.parent / "initdb"), "-D", str(pgdata), "-U", "postgres", "--no-sync"]
@@ -235,13 +237,17 @@ def alive(node: Node) -> bool:
     return True
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    """Six hosts on one LAN, every process started and ready; all removed afterwards."""
+def network_or_skip() -> netns.Network:
     reason = netns.unavailable()
     if reason:
         pytest.skip(f"multi-host test needs network namespaces: {reason}")
-    network = netns.Network()
+    return netns.Network()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    """Six hosts on one LAN, every process started and ready; all removed afterwards."""
+    network = network_or_skip()
     # Not under tmp_path: the pgserver user must reach it (pytest's base is private to root).
     shared = Path(tempfile.mkdtemp(prefix=f"{netns.PREFIX}{os.getpid()}-"))
     try:
@@ -345,6 +351,30 @@ def catch_mid_batch(client: redis.Redis, cut: Node, other: Node) -> list[dict]:
     pytest.fail(f"never caught {cut.name} with a batch in flight")
 
 
+def test_tear_down_leaves_no_namespace_veth_or_process(tmp_path):
+    """Closing a network kills what was started on its hosts and what escaped their process
+    groups (a daemon in its own session), then deletes every namespace, and the veths with them."""
+    network = network_or_skip()
+    try:
+        host = network.add("h1")
+        network.add("h2")
+        host.spawn(["sleep", "300"], tmp_path / "sleep.log")
+        escaped = host.spawn(["setsid", "--fork", "sleep", "300"], tmp_path / "escaped.log")
+        escaped.wait(10)  # its child lives on, in a session of its own
+        namespaces = [network.lan, *(h.netns for h in network.hosts.values())]
+        wait_until(lambda: netns._pids(host.netns), 10, "the processes in h1")
+        inside = [int(pid) for pid in netns._pids(host.netns)]
+        assert len(inside) == 2
+        with host.entered():  # a thread on a host runs its programs there too
+            addresses = subprocess.run(["ip", "-brief", "addr"], capture_output=True, text=True)
+        assert host.address in addresses.stdout
+    finally:
+        network.close()
+    left = set(netns.NETNS_DIR.iterdir()) if netns.NETNS_DIR.is_dir() else set()
+    assert not {p.name for p in left} & set(namespaces)
+    assert not [pid for pid in inside if _running(pid)]
+
+
 def test_two_worker_hosts_settle_a_shuffled_hot_stream_once_and_survive_a_partition(cluster):
     """Two ingress hosts and two worker hosts over a real (namespaced) network: a shuffled
     stream with hot appointments, redeliveries and out-of-order events ends exactly as the
@@ -422,6 +452,14 @@ def test_two_worker_hosts_settle_a_shuffled_hot_stream_once_and_survive_a_partit
     after = cut.text(back_offset)
     assert after.count('"drain_slot_started"') <= 2, after[-3000:]
     assert "WorkerLostError" not in after and "exited prematurely" not in after, after[-3000:]
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a killed orphan waits for init to reap it, holding nothing)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _all_pending(client: redis.Redis) -> list[dict]:
