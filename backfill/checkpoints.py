@@ -154,6 +154,16 @@ def processed(conn: psycopg.Connection, delivery_ids: Sequence[str]) -> set[str]
     return {delivery_id for (delivery_id,) in cursor}
 
 
+def closed_invoices(conn: psycopg.Connection, invoice_ids: Sequence[str]) -> set[str]:
+    """Those invoices the `invoices` table holds as closed."""
+    if not invoice_ids:
+        return set()
+    cursor = conn.execute(
+        sql.queries["backfill_closed_invoices"], {"invoice_ids": list(invoice_ids)}
+    )
+    return {invoice_id for (invoice_id,) in cursor}
+
+
 def runs(conn: psycopg.Connection, source: str | None, limit: int = 20) -> list[RunRow]:
     cursor = conn.execute(sql.queries["backfill_runs"], {"source": source, "limit": limit})
     return [RunRow(*row) for row in cursor]

@@ -44,6 +44,8 @@ class Request:
     resources: tuple[str, ...] = RESOURCES
     centers: tuple[str, ...] = ()  # none: every center the organization lists
     horizon_days: int = 90
+    # Read the details of invoices stored closed already (a webhook delivered them) again too.
+    reread_closed: bool = False
 
     def key(self) -> str:
         """The same arguments give the same key: a run started again resumes its namesake."""
@@ -55,6 +57,7 @@ class Request:
                 sorted(self.resources),
                 sorted(self.centers),
                 self.horizon_days,
+                self.reread_closed,
             ]
         )
         return hashlib.sha256(canonical.encode()).hexdigest()[:32]
@@ -97,6 +100,11 @@ def sales_call(center: str, start: date, end: date, page: int) -> Call:
         "page": page,
     }
     return Call(f"sales/{center}/{start}/{page}", INVOICES, params)
+
+
+def invoice_of(call: Call) -> str | None:
+    """The invoice a details call reads; None for other calls."""
+    return call.params.get("invoice_id")
 
 
 def invoice_call(invoice_id: str) -> Call:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +66,7 @@ def _sales(client: api.Client, call: plan.Call) -> Result:
     rows = _member(answer, answer.document, "sales", list, "an array")
     info = _member(answer, answer.document, "page_info", dict, "an object")
     total = _member(answer, info, "total", int, "a number", "page_info.total")
-    invoices = dict.fromkeys(_text(answer, row, "sales[].invoice_id") for row in rows)
+    invoices = dict.fromkeys(_guid(answer, row, "sales[].invoice_id") for row in rows)
     more = [plan.invoice_call(invoice_id) for invoice_id in invoices]
     following = plan.next_sales_page(call, total)
     return Result(answer.read_at_us, [], more + ([following] if following else []))
@@ -87,7 +88,7 @@ def list_centers(client: api.Client) -> list[str]:
     while True:
         answer = client.get(CENTERS_ENDPOINT, CENTERS_ENDPOINT, {"page": page, "size": 100})
         rows = _member(answer, answer.document, "centers", list, "an array")
-        centers += [_text(answer, row, "centers[].id") for row in rows]
+        centers += [_guid(answer, row, "centers[].id") for row in rows]
         info = answer.document.get("page_info")
         total = info.get("total") if isinstance(info, dict) else None
         if not rows or not isinstance(total, int) or page * 100 >= total:
@@ -101,6 +102,16 @@ def _member(
     value = container.get(key) if isinstance(container, dict) else None
     if not isinstance(value, kind) or isinstance(value, bool):
         raise api.shape_error(answer.endpoint, name or key, value, wanted)
+    return value
+
+
+def _guid(answer: api.Answer, row: Any, name: str) -> str:
+    """A GUID at `name`, written as Zenoti wrote it."""
+    value = _text(answer, row, name)
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise api.shape_error(answer.endpoint, name, value, "a GUID") from None
     return value
 
 

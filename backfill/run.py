@@ -96,6 +96,7 @@ class _Runner:
     ) -> None:
         self.conn, self.client, self.producer = conn, client, producer
         self.source, self.run_id = request.source, run_id
+        self.reread_closed = request.reread_closed
         self.made = self.found = self.new = 0
         self.stopped: dict[str, str] = {}
 
@@ -144,6 +145,7 @@ class _Runner:
             log.error("backfill_resource_stopped", resource=call.resource, reason=str(exc))
             self.stopped[call.resource] = str(exc)
             return
+        more = result.more if self.reread_closed else self.unread(result.more)
         ids = [snapshots.delivery_id(self.source, r.path_hint, r.body) for r in result.records]
         new = len(ids) - len(checkpoints.processed(self.conn, ids))
         for record in result.records:
@@ -156,10 +158,17 @@ class _Runner:
                     source=self.source,
                 )
             )
-        checkpoints.done(self.conn, self.run_id, call, len(ids), new, result.more)
+        checkpoints.done(self.conn, self.run_id, call, len(ids), new, more)
         self.made += 1
         self.found += len(ids)
         self.new += new
+
+    def unread(self, calls: list[plan.Call]) -> list[plan.Call]:
+        """The calls but those reading an invoice already stored closed: Invoice.Closed came
+        and Zenoti tells of no edit after close, so its details would change nothing."""
+        invoices = [i for i in map(plan.invoice_of, calls) if i]
+        closed = checkpoints.closed_invoices(self.conn, invoices)
+        return [c for c in calls if plan.invoice_of(c) not in closed]
 
 
 def _total(counts: dict[str, tuple[int, int]]) -> tuple[int, int]:

@@ -16,9 +16,9 @@ from cli import dlq, exits
 from zenoti_ingest import errors
 from zenoti_ingest.settings import Settings
 
-# Zenoti selects by centre-local date; our times are UTC: a day more each side covers every
-# time zone.
-MARGIN = timedelta(days=1)
+# Zenoti selects by centre-local date; our times are UTC. Local time is UTC-12 to UTC+14: the
+# outage's first local date is at most that of --since - 12 h, its last that of --until + 14 h.
+BEHIND, AHEAD = timedelta(hours=12), timedelta(hours=14)
 
 
 class CenterId(click.ParamType):
@@ -61,6 +61,11 @@ def _resources(ctx: click.Context, param: click.Parameter, value: str) -> tuple[
     type=click.IntRange(0, 366),
     help="appointments this far past --until too (bookings made during the outage)",
 )
+@click.option(
+    "--reread-closed",
+    is_flag=True,
+    help="read again invoices stored closed already (by default their details are skipped)",
+)
 @click.option("--dry-run", is_flag=True, help="print the plan and its cost; call nothing")
 @click.option("--json", "as_json", is_flag=True, help="the summary as JSON")
 @click.pass_context
@@ -72,6 +77,7 @@ def backfill(
     source: str,
     resources: tuple[str, ...],
     horizon_days: int,
+    reread_closed: bool,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -88,11 +94,12 @@ def backfill(
         raise click.UsageError("--until is before --since")
     request = plan.Request(
         source=source,
-        since=(since.astimezone(UTC) - MARGIN).date(),
-        until=(until.astimezone(UTC) + MARGIN).date(),
+        since=(since.astimezone(UTC) - BEHIND).date(),
+        until=(until.astimezone(UTC) + AHEAD).date(),
         resources=resources,
         centers=centers,
         horizon_days=horizon_days,
+        reread_closed=reread_closed,
     )
     settings: Settings = ctx.obj
     if dry_run:
@@ -130,7 +137,8 @@ def _dry_run(settings: Settings, request: plan.Request, as_json: bool) -> None:
         "centers": list(request.centers) or "every center (1 call to list them)",
         "calls": calls,
         "calls_per_center": not request.centers,
-        "plus": "1 call per invoice the sales reports list, 1 per further report page"
+        "plus": "1 call per invoice the sales reports list (not stored closed yet), 1 per"
+        " further report page"
         if plan.INVOICES in request.resources
         else "",
         "calls_per_minute": per,

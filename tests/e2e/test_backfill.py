@@ -24,8 +24,9 @@ KEY = "test-key-7f3a"
 WINDOW_SECONDS = 6.0
 CALLS_PER_WINDOW = 40
 FIRST = date(2026, 11, 2)
-# --since/--until inside the generated days; the CLI widens them by a day each side.
-SINCE, UNTIL = "2026-11-03", "2026-11-10"
+# --since/--until inside the generated days (2 to 11 November); the CLI widens them to
+# centre-local dates (12 h back, 14 h ahead): 2 November to 11 November.
+SINCE, UNTIL = "2026-11-02T12:00", "2026-11-11T08:00"
 
 
 def api_settings(settings: Settings, api: FakeZenoti, **changes: object) -> Settings:
@@ -91,7 +92,8 @@ def test_every_record_lands_within_the_rate_and_a_rerun_changes_nothing(pipeline
     """Two centers, appointments and invoices, through a 500, errors inside 200s (both
     spellings) and an answer slower than the timeout: every generated record reaches its
     current-state table (block-outs write nothing), no 6 s window saw more than 40 calls, no
-    successful call was made twice. The same command again finds only duplicates."""
+    successful call was made twice. Read again (--reread-closed), everything is a duplicate;
+    by default, invoices stored closed are not read again."""
     world = generate(centers=2, first=FIRST, days=10, per_day=3)
     faults = {3: "500", 5: "error", 8: "Error", 11: "slow"}
     with FakeZenoti(world, KEY, limit=60, window_seconds=WINDOW_SECONDS, faults=faults) as api:
@@ -118,7 +120,7 @@ def test_every_record_lands_within_the_rate_and_a_rerun_changes_nothing(pipeline
         distinct = sum(map(len, world.appointments.values())) + len(world.invoices)
         assert distinct <= summary["records_new"] <= first
 
-        code, out, err = finished(backfill(settings, "--json"))
+        code, out, err = finished(backfill(settings, "--json", "--reread-closed"))
         assert code == 0, err
         again = json.loads(out)
         assert again["run_id"] != summary["run_id"]
@@ -128,6 +130,12 @@ def test_every_record_lands_within_the_rate_and_a_rerun_changes_nothing(pipeline
             settings, "SELECT count(*) FROM webhook_events WHERE status = 'processed'"
         )
         assert processed == [(distinct,)]  # the rest are duplicates: nothing applied twice
+
+        details = sum(c.path.startswith("/v1/invoices/") for c in api.calls)
+        code, out, err = finished(backfill(settings, "--json"))
+        assert code == 0, err
+        assert json.loads(out)["records_found"] == first - len(world.invoices)
+        assert sum(c.path.startswith("/v1/invoices/") for c in api.calls) == details
 
 
 def test_a_killed_run_resumes_without_repeating_calls(pipeline):

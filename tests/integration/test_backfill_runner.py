@@ -87,7 +87,7 @@ def test_a_throttled_and_paged_run_enqueues_every_record_within_the_rate(setting
     assert all(d.received_at_us > 0 and d.path_hint.count(".") >= 1 for d in deliveries)
 
 
-def test_a_response_that_does_not_fit_stops_its_resource_and_resumes_later(settings):
+def test_a_response_that_does_not_fit_stops_its_resource_and_resumes_later(settings, invoke):
     """Report rows without an invoice id: invoices stop with a message naming the endpoint
     and the field, never a value; appointments finish; the run is incomplete. Once Zenoti
     answers well, the same request resumes that run and makes only the calls left. Nothing
@@ -123,6 +123,10 @@ def test_a_response_that_does_not_fit_stops_its_resource_and_resumes_later(setti
             conn.execute("SELECT json_agg(params) FROM backfill_calls").fetchone()[0]
         )
     assert run.status == "done" and "Dana" not in stored and KEY not in stored
+    shown = invoke("backfill", "status").stdout
+    assert f"{run.calls_done}/{run.calls_planned}" in shown and " done " in shown
+    [listed] = json.loads(invoke("backfill", "status", "--json").stdout)
+    assert listed["run_id"] == run.run_id and listed["status"] == "done"
 
 
 def test_a_refused_key_stops_the_run_naming_the_variable(settings):

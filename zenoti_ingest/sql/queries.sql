@@ -457,6 +457,11 @@ WHERE run_id = %(run_id)s;
 SELECT DISTINCT delivery_id FROM webhook_events
 WHERE delivery_id = ANY(%(delivery_ids)s::text[]) AND status = 'processed';
 
+-- backfill_closed_invoices --
+-- Of these invoices, those stored closed already (Invoice.Closed arrived): not read again.
+SELECT invoice_id::text FROM invoices
+WHERE invoice_id = ANY(%(invoice_ids)s::uuid[]) AND is_closed;
+
 -- backfill_runs --
 SELECT r.run_id, r.source, r.status, r.since, r.until, r.horizon_days, r.resources,
        cardinality(r.centers), r.started_at, r.updated_at, r.finished_at, r.records_found,
