@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from zenoti_ingest import errors, redis_clients, sentinel_url
+from zenoti_ingest import errors, redis_clients, sentinel_url, services
 from zenoti_ingest.settings import Settings
 
 URL = "redis+sentinel://:s3cret@10.0.0.1:26379,10.0.0.2:26380,sentinel-c/zi-primary/2"
@@ -66,3 +66,9 @@ def test_a_plain_url_is_left_as_it_is():
     assert redis_clients.celery_broker(Settings(redis_url=plain)) == (plain, {})
     assert redis_clients.primary_url(plain) == plain
     assert not sentinel_url.is_sentinel(plain)
+
+
+def test_messages_show_it_without_either_password():
+    shown = services.redact(URL + "?sentinel_password=other")
+    assert "s3cret" not in shown and "other" not in shown
+    assert "10.0.0.1:26379,10.0.0.2:26380" in shown
