@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -26,6 +27,8 @@ from zenoti_ingest import settings as settings_module
 from zenoti_ingest.settings import Settings
 
 log = logs.get_logger(__name__)
+# httpx logs every request at INFO (its URL: ids and dates): our own lines say what matters.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 MAX_ATTEMPTS = 6  # failures (5xx, timeouts, errors inside 200) of one call before it stops
 MAX_THROTTLED = 20  # 429s of one call: each waits its Retry-After, the bucket is shared

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
+import psycopg
 import uuid_utils
 
 from backfill import checkpoints, plan, rate, resources
@@ -68,7 +69,12 @@ def run(
             db.connect(settings.database_url, autocommit=True) as conn,
         ):
             checkpoints.lock(lock_conn, request.source)
-            run_id, centers = checkpoints.open_run(conn, request)
+            try:
+                run_id, centers = checkpoints.open_run(conn, request)
+            except psycopg.errors.UndefinedTable:
+                raise errors.DatabaseMissing(
+                    "the database has no backfill tables yet: run `zenoti-ingest migrate`"
+                ) from None
             log.info("backfill_started", run_id=run_id, source=request.source)
             runner = _Runner(conn, client, stream.Producer(redis, settings), request, run_id)
             try:
@@ -88,7 +94,7 @@ def run(
 class _Runner:
     def __init__(
         self,
-        conn,
+        conn: psycopg.Connection,
         client: api.Client,
         producer: stream.Producer,
         request: plan.Request,
