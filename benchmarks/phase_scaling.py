@@ -5,15 +5,17 @@ phase's own (INFO cpu: nothing else uses it), the Postgres backends serving the 
 (/proc/<pid>/stat of the pids pg_stat_activity names for the phase's database; the server's
 WAL writer and checkpointer are not counted), and the ingress per request (its process tree
 under a closed-loop load, with what its XADDs cost Redis). Then the single-node limits: XADDs/s
-on one Redis (pipelined) and its CPU per XADD, and upserted rows/s per Postgres core. On a
-2-core machine throughput stops growing once the cores are busy; the CPU per delivery of each
-component is what carries to a bigger deployment, and `sizing()` turns it into cores.
+on one Redis (pipelined) and its CPU per XADD, and the worker's batch write on one Postgres (and
+per backend core). On a 2-core machine throughput stops growing once the cores are busy; the CPU
+per delivery of each component is what carries to a bigger deployment; `sizing()` turns it into
+cores.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,13 +33,15 @@ import verify
 from plan import Plan
 
 from tests.fixtures.chaos import servers as chaos_servers
-from zenoti_ingest import stream
+from worker.pipeline import batch
+from zenoti_ingest import db, stream
 
 NODES = (1, 2, 4)
 TARGETS = (1_000, 10_000, 50_000)  # deliveries/s the sizing table is for
 BUSY = 0.7  # provision cores so that each is this busy at the target rate
 XADD_SECONDS = 3.0
 XADD_CHUNK = 1_000
+UPSERT_WRITERS = 2  # threads writing batches at once, a connection each (one per core here)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,8 @@ class Scaling:
     ingress: Ingress
     xadd_rate: float  # pipelined, one client
     xadd_us: float  # Redis CPU per XADD
+    upsert_rate: float  # deliveries/s written in batches by UPSERT_WRITERS, parsing done before
+    upsert_us: float  # Postgres backend CPU per delivery meanwhile
     machine: str  # how busy the machine was meanwhile (by us and by anything else)
 
     def markdown(self, command: str) -> str:
@@ -92,8 +98,11 @@ class Scaling:
             f"- One Redis, pipelined XADDs of real deliveries from one client:"
             f" {self.xadd_rate:,.0f}/s, {self.xadd_us:.1f} us of Redis CPU each: one Redis core"
             f" takes {1e6 / self.xadd_us:,.0f} XADDs/s.",
-            f"- One Postgres: {1e6 / self.postgres_us:,.0f} batched upserted deliveries/s per"
-            " backend core (archive row, dedupe, appointment upsert), from the cheapest run.",
+            f"- One Postgres, the worker's batch write alone ({UPSERT_WRITERS} threads, a"
+            f" connection and {servers.OURS.batch_size} deliveries per transaction each, parsed"
+            f" beforehand): {self.upsert_rate:,.0f} deliveries/s, {self.upsert_us:,.0f} us of"
+            f" backend CPU each: one Postgres core writes {1e6 / self.upsert_us:,.0f}"
+            " deliveries/s (archive row, deduplication, event and appointment upserts).",
             "",
             *self.sizing(),
         ]
@@ -101,7 +110,8 @@ class Scaling:
 
     @property
     def postgres_us(self) -> float:
-        return min(r.postgres_us for r in self.runs)
+        """The batch write alone: what Postgres spends per delivery, whatever the workers do."""
+        return self.upsert_us
 
     @property
     def worker_us(self) -> float:
@@ -136,7 +146,7 @@ class Scaling:
             lines.append(
                 f"| {target:,} | {_cores(target * self.worker_us)} |"
                 f" {_cores(target * self.ingress.cpu_us)} | {target:,} XADD/s + {target:,}"
-                f" read+ack/s ({redis_share:.0%} of one core) | {target:,} rows/s"
+                f" read+ack/s ({redis_share:.0%} of one core) | {target:,} deliveries/s"
                 f" ({postgres_cores:.1f} cores) | {ceiling} |"
             )
         lines += [
@@ -162,10 +172,20 @@ def run(group: procs.Group, plan: Plan) -> Scaling:
             runs = [_drain(group, dataset, client, redis_server.url, n) for n in NODES]
             ingress = _ingress(group, plan, client, redis_server.url)
             xadd_rate, xadd_us = _xadd_limit(client, dataset)
+            upsert_rate, upsert_us = _upsert_limit(dataset)
         client.close()
     finally:
         redis_server.stop()
-    return Scaling(len(dataset.items), runs, ingress, xadd_rate, xadd_us, machine.describe())
+    return Scaling(
+        len(dataset.items),
+        runs,
+        ingress,
+        xadd_rate,
+        xadd_us,
+        upsert_rate,
+        upsert_us,
+        machine.describe(),
+    )
 
 
 def _redis_cpu(client: redis.Redis) -> float:
@@ -291,3 +311,38 @@ def _xadd_limit(client: redis.Redis, dataset: payloads.DataSet) -> tuple[float, 
     seconds, cpu = time.monotonic() - started, _redis_cpu(client) - before
     client.flushdb()
     return added / seconds, cpu / added * 1e6
+
+
+def _upsert_limit(dataset: payloads.DataSet) -> tuple[float, float]:
+    """The worker's batch write alone, from UPSERT_WRITERS threads: deliveries/s, and Postgres
+    backend CPU per delivery."""
+    procs.say(f"scaling: batched writes on one Postgres, {UPSERT_WRITERS} writers")
+    items = [batch.prepare(i.delivery, 1) for i in dataset.items if i.kind != "poison"]
+    size = servers.OURS.batch_size
+    batches = [items[start : start + size] for start in range(0, len(items), size)]
+    with stores.database("zi_bench_scaling") as database_url:
+        pool = db.create_pool(
+            servers.OURS.replace(database_url=database_url, db_pool_size=UPSERT_WRITERS),
+            min_size=UPSERT_WRITERS,
+        )
+        try:
+            before = _backends_cpu(database_url)
+            started = time.monotonic()
+            writers = [
+                threading.Thread(target=_write_all, args=(pool, batches[n::UPSERT_WRITERS]))
+                for n in range(UPSERT_WRITERS)
+            ]
+            for writer in writers:
+                writer.start()
+            for writer in writers:
+                writer.join()
+            seconds = time.monotonic() - started
+            cpu = _backends_cpu(database_url) - before
+        finally:
+            pool.close()
+    return len(items) / seconds, cpu / len(items) * 1e6
+
+
+def _write_all(pool: object, batches: list[list[batch.Prepared]]) -> None:
+    for items in batches:
+        batch.write(pool, items)
