@@ -7,6 +7,7 @@ changes this module alone.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from urllib.parse import quote
 
@@ -63,7 +64,10 @@ def _client(url: str, **options: Any) -> redis.Redis:
     (MasterNotFoundError, a ConnectionError): the ingress answers 503, the worker backs off.
     """
     if not sentinel_url.is_sentinel(url):
-        return redis.Redis.from_url(url, **options)
+        client = redis.Redis.from_url(url, **options)
+        pool = client.connection_pool
+        pool.connection_class = _reconnecting_on_readonly(pool.connection_class)
+        return client
     target = sentinel_url.parse(url)
     return _sentinels(target, options).master_for(
         target.master_name,
@@ -72,6 +76,25 @@ def _client(url: str, **options: Any) -> redis.Redis:
         password=target.password,
         **options,
     )
+
+
+@functools.cache
+def _reconnecting_on_readonly(connection_class: type) -> type:
+    """connection_class, closing its connection on a READONLY reply, as redis-py's Sentinel
+    connections do: behind one endpoint that follows the primary (a managed Redis's, a proxy's),
+    a pooled connection to a demoted primary would otherwise get READONLY for as long as it
+    lives, a 503 loop. As a ConnectionError, for_enqueue's one retry and the worker's next
+    round connect again, to wherever the endpoint points then."""
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return connection_class.read_response(self, *args, **kwargs)
+        except redis.ReadOnlyError:
+            self.disconnect()
+            raise redis.ConnectionError("READONLY: the primary was demoted; reconnecting") from None
+
+    name = f"ReconnectingOnReadOnly{connection_class.__name__}"
+    return type(name, (connection_class,), {"read_response": read_response})
 
 
 def _sentinels(

@@ -65,6 +65,9 @@ app.conf.update(
         **sentinel_options,
     },
     broker_connection_retry_on_startup=True,
+    # A broker connection to a primary demoted under it (a managed Redis's failover behind one
+    # endpoint) gets READONLY: without this Celery exits (celery#7946); with it, it reconnects.
+    broker_channel_error_retry=True,
     task_ignore_result=True,
     worker_hijack_root_logger=False,
     worker_redirect_stdouts=False,  # our logs are structured lines on stderr already

@@ -1,0 +1,71 @@
+"""A plain REDIS_URL whose server is demoted to a replica (a managed Redis's failover, seen from
+a connection made before it): READONLY closes the connection instead of keeping it, so the
+ingress answers 503 and its next request connects again, wherever the endpoint points then."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.fixtures import chaos, ports, sentinel
+from zenoti_ingest import contract, errors, redis_clients, stream
+from zenoti_ingest.settings import Settings
+
+
+@pytest.fixture
+def two_servers(tmp_path: Path) -> Iterator[list[int]]:
+    """Two bare redis-servers on free loopback ports."""
+    found = [ports.free_port(), ports.free_port()]
+    options = ["--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)]
+    processes = [
+        subprocess.Popen(
+            [sentinel.redis_server_binary(), "--port", str(port), *options],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for port in found
+    ]
+    try:
+        for port in found:
+            chaos.wait_until(lambda p=port: _ping(p), 10, f"redis on {port}", 0.01)
+        yield found
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait(10)
+
+
+def _direct(port: int) -> redis.Redis:
+    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
+
+
+def _ping(port: int) -> bool:
+    with contextlib.closing(_direct(port)) as client:
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+
+
+def test_readonly_closes_the_connection_and_answers_503(two_servers: list[int]):
+    primary, other = two_servers
+    settings = Settings(redis_url=f"redis://127.0.0.1:{primary}/0", redis_prefix="zi_readonly")
+    client = redis_clients.for_enqueue(settings)
+    producer = stream.Producer(client, settings)
+    producer.publish(contract.Delivery("0", 0, "", b"{}"))
+    with contextlib.closing(_direct(primary)) as observer:
+        observer.replicaof("127.0.0.1", other)  # demoted, our connection to it still open
+        with pytest.raises(errors.EnqueueFailed) as failed:
+            producer.publish(contract.Delivery("1", 1, "", b"{}"))
+        assert isinstance(failed.value.__cause__, redis.ConnectionError)
+        # The demoted server no longer has our connection: the observer is its only client.
+        assert len(observer.client_list()) == 1
+        observer.replicaof("no", "one")  # a primary again: the next request reconnects
+    producer.publish(contract.Delivery("2", 2, "", b"{}"))
+    assert client.xlen(stream.Keys.of(settings).deliveries) == 2
