@@ -217,14 +217,37 @@ def _json_type(value: Any) -> str:
     return "array" if isinstance(value, list) else "object" if isinstance(value, dict) else "?"
 
 
-def split_array(body: bytes, endpoint: str) -> list[tuple[Any, bytes]]:
-    """A JSON array's elements, each with its exact bytes as received (a record enters the
-    pipeline as the bytes Zenoti sent, not as we would write it again)."""
+def split_array(body: bytes, endpoint: str, key: str = "") -> list[tuple[Any, bytes]]:
+    """The elements of a JSON array (the answer, or its top-level member `key`), each with its
+    exact bytes as received: a record enters the pipeline as the bytes Zenoti sent, not as we
+    would write it again. The answer has been parsed once already: it is valid JSON."""
     text = body.decode("utf-8")
+    i = _member(text, key, endpoint) if key else _skip(text, 0)
+    if text[i : i + 1] != "[":
+        raise errors.ApiShapeError(f"{endpoint}: `{key or '(answer)'}` must be an array")
+    return _elements(text, i)
+
+
+def _member(text: str, key: str, endpoint: str) -> int:
+    """Where the value of the top-level object's member `key` starts."""
     decoder = json.JSONDecoder()
     i = _skip(text, 0)
-    if text[i : i + 1] != "[":
-        raise errors.ApiShapeError(f"{endpoint}: the answer must be a JSON array")
+    if text[i : i + 1] == "{":
+        i = _skip(text, i + 1)
+        while text[i : i + 1] == '"':
+            name, i = decoder.raw_decode(text, i)
+            i = _skip(text, _skip(text, i) + 1)  # past the colon
+            if name == key:
+                return i
+            _, i = decoder.raw_decode(text, i)
+            i = _skip(text, i)
+            if text[i : i + 1] == ",":
+                i = _skip(text, i + 1)
+    raise errors.ApiShapeError(f"{endpoint}: `{key}` must be an array, got nothing")
+
+
+def _elements(text: str, i: int) -> list[tuple[Any, bytes]]:
+    decoder = json.JSONDecoder()
     items: list[tuple[Any, bytes]] = []
     i = _skip(text, i + 1)
     if text[i : i + 1] == "]":

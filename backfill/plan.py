@@ -4,9 +4,10 @@ Appointments: `GET /v1/appointments` per center in 7-day windows (Zenoti refuses
 --since to --until plus a forward horizon (bookings made during the outage for later dates),
 cancelled and no-show included. Invoices: the sales accrual report per center in 7-day windows
 (paged, 100 rows a page) lists the invoices of the window; each distinct invoice is then read
-in full (`GET /v1/invoices/{id}`, the Invoice.Closed shape). Windows of both overlap by a day
-at their edges (whether Zenoti's end date is inclusive is not documented): that day is read
-twice, and its records arrive the second time as duplicates.
+in full (`GET /v1/invoices/{id}`, the Invoice.Closed shape). Employees: the center's list of
+active employees, page by page (no window: it is today's state). Appointment windows overlap
+by a day at their edges (whether Zenoti's end date is inclusive is not documented): that day
+is read twice, and its records arrive the second time as duplicates.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-APPOINTMENTS, INVOICES = "appointments", "invoices"
-RESOURCES = (APPOINTMENTS, INVOICES)
+APPOINTMENTS, INVOICES, EMPLOYEES = "appointments", "invoices", "employees"
+RESOURCES = (APPOINTMENTS, INVOICES, EMPLOYEES)
 CENTERS = "centers"
 WINDOW_DAYS = 7
 PAGE_SIZE = 100  # Zenoti's most per page (422 above)
@@ -83,6 +84,8 @@ def plan(request: Request, centers: list[str]) -> list[Call]:
         for center in centers:
             for start, end in windows(request.since, request.until):
                 calls.append(sales_call(center, start, end, 1))
+    if EMPLOYEES in request.resources:
+        calls += [employees_call(center, 1) for center in centers]
     return calls
 
 
@@ -100,6 +103,11 @@ def sales_call(center: str, start: date, end: date, page: int) -> Call:
         "page": page,
     }
     return Call(f"sales/{center}/{start}/{page}", INVOICES, params)
+
+
+def employees_call(center: str, page: int) -> Call:
+    """A page of the center's active employees (no paging object: a short page is the last)."""
+    return Call(f"employees/{center}/{page}", EMPLOYEES, {"center_id": center, "page": page})
 
 
 def invoice_of(call: Call) -> str | None:

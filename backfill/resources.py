@@ -15,6 +15,7 @@ APPOINTMENTS_ENDPOINT = "/v1/appointments"
 SALES_ENDPOINT = "/v1/reports/sales/accrual_basis/flat_file"
 INVOICE_ENDPOINT = "/v1/invoices/{invoice_id}"
 CENTERS_ENDPOINT = "/v1/centers"
+EMPLOYEES_ENDPOINT = "/v1/centers/{center_id}/employees"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,8 @@ def execute(client: api.Client, call: plan.Call) -> Result:
         return _appointments(client, call)
     if call.key.startswith("sales/"):
         return _sales(client, call)
+    if call.key.startswith("employees/"):
+        return _employees(client, call)
     return _invoice(client, call)
 
 
@@ -79,6 +82,22 @@ def _invoice(client: api.Client, call: plan.Call) -> Result:
     invoice = _member(answer, answer.document, "invoice", dict, "an object")
     _text(answer, invoice, "invoice.id")
     return Result(answer.read_at_us, [Record(snapshots.path_hint("Invoice"), answer.body)])
+
+
+def _employees(client: api.Client, call: plan.Call) -> Result:
+    center, page = call.params["center_id"], call.params["page"]
+    params = {"page": page, "size": plan.PAGE_SIZE}
+    answer = client.get(f"/v1/centers/{center}/employees", EMPLOYEES_ENDPOINT, params)
+    _member(answer, answer.document, "employees", list, "an array")
+    hint = snapshots.path_hint("Employee", center)
+    records = []
+    for value, raw in api.split_array(answer.body, answer.endpoint, "employees"):
+        _guid(answer, value, "employees[].id")
+        records.append(Record(hint, raw))
+    full = len(records) == plan.PAGE_SIZE
+    return Result(
+        answer.read_at_us, records, [plan.employees_call(center, page + 1)] if full else []
+    )
 
 
 def list_centers(client: api.Client) -> list[str]:

@@ -36,7 +36,7 @@ def _resources(ctx: click.Context, param: click.Parameter, value: str) -> tuple[
     unknown = [r for r in chosen if r not in plan.RESOURCES]
     if unknown or not chosen:
         raise click.BadParameter(
-            f"choose from {', '.join(plan.RESOURCES)} (not yet covered: guests, employees, "
+            f"choose from {', '.join(plan.RESOURCES)} (not yet covered: guests, "
             "classes, memberships, packages; see the README)"
         )
     return chosen

@@ -160,3 +160,24 @@ def test_the_plan_key_depends_on_the_arguments_only():
     same = plan.Request("", date(2026, 11, 1), date(2026, 11, 3), ("appointments", "invoices"))
     other = plan.Request("east", date(2026, 11, 1), date(2026, 11, 3))
     assert one.key() == same.key() != other.key()
+
+
+def test_each_listed_employee_maps_onto_the_employees_table():
+    """The list's short shape: id, code, names, gender and job, with the center listed for;
+    a listed employee is active (deleted_at cleared); nothing else is written."""
+    body = (SHAPES / "employees-list.json").read_bytes()
+    hint = snapshots.path_hint("Employee", CENTER)
+    raws = client.split_array(body, "GET /v1/centers/{center_id}/employees", "employees")
+    rows = [project(hint, raw)[1].rows["employees"][0] for _, raw in raws]
+    sam = rows[0]
+    assert str(sam["employee_id"]) == "7e4a0000-9999-42e2-f596-000000000001"
+    assert (sam["code"], sam["first_name"], sam["last_name"], sam["gender"]) == (
+        "E007",
+        "Sam",
+        "Therapist",
+        1,
+    )
+    assert str(sam["job_id"]) == "10b00000-abab-4c4c-8d8d-000000000001"
+    assert sam["job_name"] == "THERAPIST" and str(sam["center_id"]) == CENTER
+    assert sam["deleted_at"] is None and "is_consultant" not in sam
+    assert len(rows) == 3

@@ -13,6 +13,7 @@ from marshmallow import ValidationError
 from worker.pipeline import envelope, projection
 from worker.schemas import (
     api_appointments,
+    api_employees,
     appointment_groups,
     appointments,
     classes,
@@ -34,6 +35,7 @@ RESOURCES = (
     invoices,
     guests,
     employees,
+    api_employees,
     classes,
     memberships,
     packages,
