@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,9 +71,22 @@ class Failover:
     unrecoverable: bool
 
 
-def run_failover(root: Path, databases: servers.Databases, wait_replicas: int) -> Failover:
-    """Start everything, stream deliveries, SIGKILL the primary, let it settle, check."""
-    redis_set = sentinel.SentinelRedis(root / "redis", min_replicas_to_write=wait_replicas)
+def kill_primary(redis_set: sentinel.SentinelRedis) -> None:
+    redis_set.kill(redis_set.primary_port())
+
+
+def run_failover(
+    root: Path,
+    databases: servers.Databases,
+    wait_replicas: int,
+    redis_set: servers.RedisServer | None = None,
+    fault: Callable[[Any], None] = kill_primary,
+    title: str = "sentinel failover",
+) -> Failover:
+    """Start everything, stream deliveries, inject the fault (SIGKILL the primary), let it
+    settle, check. redis_set: the Sentinel set unless given."""
+    if redis_set is None:
+        redis_set = sentinel.SentinelRedis(root / "redis", min_replicas_to_write=wait_replicas)
     database = databases.create()
     lab = SentinelLab(
         root, redis_set, databases, database,
@@ -87,7 +101,7 @@ def run_failover(root: Path, databases: servers.Databases, wait_replicas: int) -
         try:
             chaos.wait_until(lambda: len(traffic.accepted) >= DELIVERIES // 4, 60, "traffic")
             killed_at, killed_wall = time.monotonic(), time.time()
-            redis_set.kill(redis_set.primary_port())
+            fault(redis_set)
             traffic.wait()
         finally:
             traffic.stop()
@@ -100,7 +114,7 @@ def run_failover(root: Path, databases: servers.Databases, wait_replicas: int) -
             settled_seconds = time.monotonic() - killed_at
         except chaos.ChaosError:
             pass  # verify says what is missing
-        outcome = verify.Outcome(f"sentinel failover, WAIT_REPLICAS={wait_replicas}")
+        outcome = verify.Outcome(f"{title}, WAIT_REPLICAS={wait_replicas}")
         verify.verify(lab, traffic, outcome, killed_wall, {})
         after = [(t, ok) for t, ok in traffic.answers if t > killed_at]
         first_refusal = min((t for t, ok in after if not ok), default=killed_at)
@@ -116,7 +130,7 @@ def run_failover(root: Path, databases: servers.Databases, wait_replicas: int) -
             unrecoverable="Unrecoverable error" in lab.worker_log(),
         )
     finally:
-        lab.close()  # the ingress, the worker and all six Redis servers, even on failure
+        lab.close()  # the ingress, the worker and every Redis server, even on failure
         databases.drop(database)
 
 
@@ -125,9 +139,9 @@ def report(result: Failover) -> None:
     settled = f"{result.settled_seconds:.1f} s" if result.settled_seconds else "not settled"
     print(
         f"\n{o.fault}: {o.sent} sent, {o.accepted} accepted (202), {result.refused} refused"
-        " while electing;"
-        f" first 202 at the new primary {result.first_202_seconds:.1f} s after the kill;"
-        f" backlog settled {settled} after the kill; processed {o.processed},"
+        " meanwhile;"
+        f" first 202 at the new primary {result.first_202_seconds:.1f} s after the fault;"
+        f" backlog settled {settled} after the fault; processed {o.processed},"
         f" duplicate {o.duplicates}, dead {o.dead}, LOST {o.lost};"
         f" the worker's broker connection re-established {result.reconnects}x"
     )
@@ -151,6 +165,21 @@ def test_failover_with_wait_loses_nothing(tmp_path: Path, databases: servers.Dat
     assert not result.outcome.problems, "\n".join(result.outcome.problems[:20])
     assert result.outcome.lost == 0
     assert result.outcome.wrongly_applied == 0
+
+
+def test_plain_url_primary_demoted_under_the_worker(tmp_path: Path, databases: servers.Databases):
+    """A plain REDIS_URL whose server is demoted to a replica for 4 s, then a primary again (a
+    managed Redis failing over behind one endpoint, then back): the ingress answers 503 while
+    it is read-only, and the worker's stream client and Celery broker connection, getting
+    READONLY, reconnect (celery#7946: without broker_channel_error_retry the worker exits)."""
+    pair = sentinel.DemotablePair(tmp_path / "redis")
+    result = run_failover(
+        tmp_path, databases, 0, pair, lambda p: p.demote_for(4), "plain URL, primary demoted 4 s"
+    )
+    report(result)
+    assert_resumed(result)
+    others = [p for p in result.outcome.problems if "accepted deliveries not settled" not in p]
+    assert not others, "\n".join(others[:20])
 
 
 def test_failover_without_wait(tmp_path: Path, databases: servers.Databases):
