@@ -137,3 +137,18 @@ def test_a_refused_key_stops_the_run_naming_the_variable(settings):
         with pytest.raises(errors.ApiKeyRefused, match="ZENOTI_INGEST_API_KEY") as caught:
             runner.run(api_settings(settings, api), request())
         assert KEY not in str(caught.value)
+
+
+def test_the_dry_run_counts_the_calls_and_calls_nothing(settings, invoke):
+    """Two centers over a 3-day outage, a 14-day horizon: appointment windows over 17 dates
+    (3 each), one report week each, one employees page each; their time at the pace; no key
+    needed, nothing called."""
+    one, two = "ce47e400-bbbb-44a4-1718-000000000001", "ce47e400-bbbb-44a4-1718-000000000002"
+    args = ["backfill", "--since", "2026-11-02T13:00", "--until", "2026-11-04T09:00"]
+    args += ["--center", one, "--center", two, "--horizon-days", "14", "--dry-run", "--json"]
+    shown = json.loads(invoke(*args).stdout)
+    assert (shown["since"], shown["until"]) == ("2026-11-02", "2026-11-04")
+    assert shown["calls"] == {"appointments": 6, "invoices": 2, "employees": 2}
+    assert shown["seconds"] == round(10 * 60 / 40 * rate.MARGIN, 1)
+    with psycopg.connect(settings.database_url) as conn:
+        assert checkpoints.runs(conn, None) == []
