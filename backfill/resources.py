@@ -16,6 +16,7 @@ SALES_ENDPOINT = "/v1/reports/sales/accrual_basis/flat_file"
 INVOICE_ENDPOINT = "/v1/invoices/{invoice_id}"
 CENTERS_ENDPOINT = "/v1/centers"
 EMPLOYEES_ENDPOINT = "/v1/centers/{center_id}/employees"
+GUESTS_ENDPOINT = "/v1/guests"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,8 @@ def execute(client: api.Client, call: plan.Call) -> Result:
         return _sales(client, call)
     if call.key.startswith("employees/"):
         return _employees(client, call)
+    if call.key.startswith("guests/"):
+        return _guests(client, call)
     return _invoice(client, call)
 
 
@@ -98,6 +101,23 @@ def _employees(client: api.Client, call: plan.Call) -> Result:
     return Result(
         answer.read_at_us, records, [plan.employees_call(center, page + 1)] if full else []
     )
+
+
+def _guests(client: api.Client, call: plan.Call) -> Result:
+    p = call.params
+    answer = client.get(GUESTS_ENDPOINT, GUESTS_ENDPOINT, {**p, "size": plan.PAGE_SIZE})
+    _member(answer, answer.document, "guests", list, "an array")
+    hint = snapshots.path_hint("Guest", p["center_id"])
+    records = []
+    for value, raw in api.split_array(answer.body, answer.endpoint, "guests"):
+        _guid(answer, value, "guests[].id")
+        records.append(Record(hint, raw))
+    # `page_Info` (capital I) as the guests list spells it; `page_info` as others do.
+    info = answer.document.get("page_Info") or answer.document.get("page_info")
+    total = info.get("total") if isinstance(info, dict) else None
+    more = p["page"] * plan.PAGE_SIZE < total if isinstance(total, int) else len(records) > 0
+    following = plan.guests_call(p["center_id"], p["last_updated"], p["page"] + 1)
+    return Result(answer.read_at_us, records, [following] if more and records else [])
 
 
 def list_centers(client: api.Client) -> list[str]:

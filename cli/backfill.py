@@ -36,7 +36,7 @@ def _resources(ctx: click.Context, param: click.Parameter, value: str) -> tuple[
     unknown = [r for r in chosen if r not in plan.RESOURCES]
     if unknown or not chosen:
         raise click.BadParameter(
-            f"choose from {', '.join(plan.RESOURCES)} (not yet covered: guests, "
+            f"choose from {', '.join(plan.RESOURCES)} (not yet covered: "
             "classes, memberships, packages; see the README)"
         )
     return chosen
@@ -49,10 +49,10 @@ def _resources(ctx: click.Context, param: click.Parameter, value: str) -> tuple[
 @click.option("--source", default="", help="the named source (default: the default source)")
 @click.option(
     "--resources",
-    default=",".join(plan.RESOURCES),
+    default=",".join(plan.DEFAULT_RESOURCES),
     callback=_resources,
     show_default=True,
-    help="comma-separated",
+    help=f"comma-separated, of {', '.join(plan.RESOURCES)}",
 )
 @click.option(
     "--horizon-days",
@@ -119,6 +119,15 @@ def backfill(
         sys.exit(exits.FAILED)
 
 
+# Calls that answers add, which no dry run can count.
+_FOUND_LATER = {
+    plan.INVOICES: "1 call per invoice the sales reports list (not stored closed yet), 1 per"
+    " further report page",
+    plan.EMPLOYEES: "1 per further 100 employees",
+    plan.GUESTS: "1 per further 100 guests updated",
+}
+
+
 def _dry_run(settings: Settings, request: plan.Request, as_json: bool) -> None:
     """The calls known before any answer, per resource, and their time at the pace. Without
     --center the centers are not known without a call: the plan is given per center."""
@@ -137,10 +146,9 @@ def _dry_run(settings: Settings, request: plan.Request, as_json: bool) -> None:
         "centers": list(request.centers) or "every center (1 call to list them)",
         "calls": calls,
         "calls_per_center": not request.centers,
-        "plus": "1 call per invoice the sales reports list (not stored closed yet), 1 per"
-        " further report page"
-        if plan.INVOICES in request.resources
-        else "",
+        "plus": "; ".join(
+            text for resource, text in _FOUND_LATER.items() if resource in request.resources
+        ),
         "calls_per_minute": per,
         "seconds": round(plan.seconds_for(known, window, per), 1),
     }

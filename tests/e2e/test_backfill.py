@@ -22,6 +22,7 @@ from zenoti_ingest import storage
 from zenoti_ingest.settings import Settings
 
 KEY = "test-key-7f3a"
+EVERYTHING = ("--resources", "appointments,invoices,employees,guests")
 WINDOW_SECONDS = 6.0
 CALLS_PER_WINDOW = 40
 FIRST = date(2026, 11, 2)
@@ -81,11 +82,13 @@ def landed(settings: Settings, world) -> dict[str, int]:
     (invoices,) = query(settings, "SELECT count(*) FROM invoices")[0]
     (items,) = query(settings, "SELECT count(*) FROM invoice_items")[0]
     (employees,) = query(settings, "SELECT count(*) FROM employees WHERE deleted_at IS NULL")[0]
+    (guests,) = query(settings, "SELECT count(*) FROM guests WHERE deleted_at IS NULL")[0]
     return {
         "appointments": appointments,
         "invoices": invoices,
         "items": items,
         "employees": employees,
+        "guests": guests,
     }
 
 
@@ -96,6 +99,7 @@ def expected(world) -> dict[str, int]:
         "invoices": len(world.invoices),
         "items": items,
         "employees": sum(map(len, world.employees.values())),
+        "guests": sum(map(len, world.guests.values())),  # all updated since --since
     }
 
 
@@ -105,18 +109,18 @@ def repeated(api: FakeZenoti) -> list[tuple]:
 
 
 def test_every_record_lands_within_the_rate_and_a_rerun_changes_nothing(pipeline):
-    """Two centers, appointments, invoices and employees, through a 500, errors inside 200s (both
-    spellings) and an answer slower than the timeout: every generated record reaches its
-    current-state table (block-outs write nothing), no 6 s window saw more than 40 calls, no
-    successful call was made twice. Read again (--reread-closed), everything is a duplicate;
-    by default, invoices stored closed are not read again."""
+    """Two centers, appointments, invoices, employees and guests, through a 500, errors
+    inside 200s (both spellings) and an answer slower than the timeout: every generated
+    record reaches its current-state table (block-outs write nothing), no 6 s window saw
+    more than 40 calls, no successful call was made twice. Read again (--reread-closed),
+    everything is a duplicate; by default, invoices stored closed are not read again."""
     world = generate(centers=2, first=FIRST, days=10, per_day=3)
     faults = {3: "500", 5: "error", 8: "Error", 11: "slow"}
     with FakeZenoti(world, KEY, limit=60, window_seconds=WINDOW_SECONDS, faults=faults) as api:
         settings = api_settings(pipeline.settings, api)
         pipeline.settings = settings
         start_worker(pipeline)
-        code, out, err = finished(backfill(settings, "--json"))
+        code, out, err = finished(backfill(settings, *EVERYTHING, "--json"))
         assert code == 0, err
         summary = json.loads(out)
         assert summary["status"] == "done" and summary["stopped"] == {}
@@ -134,10 +138,11 @@ def test_every_record_lands_within_the_rate_and_a_rerun_changes_nothing(pipeline
         # Records on the day where two appointment windows meet are read twice: the second
         # read is new only if the worker had not processed the first yet.
         distinct = sum(map(len, [*world.appointments.values(), *world.employees.values()]))
+        distinct += sum(map(len, world.guests.values()))
         distinct += len(world.invoices)
         assert distinct <= summary["records_new"] <= first
 
-        code, out, err = finished(backfill(settings, "--json", "--reread-closed"))
+        code, out, err = finished(backfill(settings, *EVERYTHING, "--json", "--reread-closed"))
         assert code == 0, err
         again = json.loads(out)
         assert again["run_id"] != summary["run_id"]
@@ -149,7 +154,7 @@ def test_every_record_lands_within_the_rate_and_a_rerun_changes_nothing(pipeline
         assert processed == [(distinct,)]  # the rest are duplicates: nothing applied twice
 
         details = sum(c.path.startswith("/v1/invoices/") for c in api.calls)
-        code, out, err = finished(backfill(settings, "--json"))
+        code, out, err = finished(backfill(settings, *EVERYTHING, "--json"))
         assert code == 0, err
         assert json.loads(out)["records_found"] == first - len(world.invoices)
         assert sum(c.path.startswith("/v1/invoices/") for c in api.calls) == details
@@ -164,7 +169,7 @@ def test_a_killed_run_resumes_without_repeating_calls(pipeline):
         settings = api_settings(pipeline.settings, api)
         pipeline.settings = settings
         start_worker(pipeline)
-        process = backfill(settings)
+        process = backfill(settings, *EVERYTHING)
         wait_for(lambda: len(api.succeeded()) >= 12, 30, "twelve calls")
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
@@ -172,7 +177,7 @@ def test_a_killed_run_resumes_without_repeating_calls(pipeline):
         assert status == "running"  # killed: it never said otherwise
         before = len(api.succeeded())
 
-        code, out, err = finished(backfill(settings, "--json"))
+        code, out, err = finished(backfill(settings, *EVERYTHING, "--json"))
         assert code == 0, err
         summary = json.loads(out)
         assert summary["run_id"] == run_id and summary["status"] == "done"

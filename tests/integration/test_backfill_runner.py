@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import uuid
 from datetime import date
 
 import psycopg
@@ -152,3 +153,24 @@ def test_the_dry_run_counts_the_calls_and_calls_nothing(settings, invoke):
     assert shown["seconds"] == round(10 * 60 / 40 * rate.MARGIN, 1)
     with psycopg.connect(settings.database_url) as conn:
         assert checkpoints.runs(conn, None) == []
+
+
+def test_guests_updated_since_are_read_page_by_page(settings, monkeypatch):
+    """Guests only when asked: the center's guests with `last_updated` from --since's date,
+    2 a page (page_Info, capital I, says how many): each enqueued once as Guest.Snapshot."""
+    monkeypatch.setattr(plan, "PAGE_SIZE", 2)
+    world = generate(centers=1, first=FIRST, days=1, per_day=1)
+    center = world.centers[0]
+    world.guests[center] += [
+        (date(2026, 11, 5), {**row, "id": str(uuid.uuid4())}) for _, row in world.guests[center]
+    ]
+    updated = [row["id"] for day, row in world.guests[center] if day >= date(2026, 11, 3)]
+    with FakeZenoti(world, KEY, window_seconds=2.0) as api:
+        summary = runner.run(
+            api_settings(settings, api), request(since=date(2026, 11, 3), resources=("guests",))
+        )
+        assert summary.status == "done" and summary.calls == {"guests": (3, 3)}  # 5 guests
+        assert len([c for c in api.succeeded() if c[1] == "/v1/guests"]) == 3
+    deliveries = enqueued(settings)
+    assert sorted(json.loads(d.body)["id"] for d in deliveries) == sorted(updated)
+    assert {d.path_hint.split(".")[:2] == ["Guest", "Snapshot"] for d in deliveries} == {True}

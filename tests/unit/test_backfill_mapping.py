@@ -181,3 +181,23 @@ def test_each_listed_employee_maps_onto_the_employees_table():
     assert sam["job_name"] == "THERAPIST" and str(sam["center_id"]) == CENTER
     assert sam["deleted_at"] is None and "is_consultant" not in sam
     assert len(rows) == 3
+
+
+def test_each_listed_guest_maps_onto_the_guests_table_without_contact_details():
+    """The list's short shape: id, code, center, names, gender; the email and phone stay in
+    the archived body (and events.data), never in a column; a listed guest is not deleted."""
+    body = (SHAPES / "guests-list.json").read_bytes()
+    hint = snapshots.path_hint("Guest", CENTER)
+    raws = client.split_array(body, "GET /v1/guests", "guests")
+    dana = project(hint, raws[0][1])[1].rows["guests"][0]
+    assert str(dana["guest_id"]) == "6e57a000-8888-41d1-e485-000000000001"
+    assert (dana["code"], dana["first_name"], dana["last_name"], dana["gender"]) == (
+        "G1001",
+        "Dana",
+        "Example",
+        0,
+    )
+    assert str(dana["center_id"]) == CENTER and dana["center_name"] == "Demo Center One"
+    assert dana["deleted_at"] is None
+    assert "example.invalid" not in json.dumps(dana, default=str)
+    assert "is_minor" not in dana  # not in the list: left as the table has it

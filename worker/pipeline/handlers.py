@@ -14,6 +14,7 @@ from worker.pipeline import envelope, projection
 from worker.schemas import (
     api_appointments,
     api_employees,
+    api_guests,
     appointment_groups,
     appointments,
     classes,
@@ -34,6 +35,7 @@ RESOURCES = (
     appointment_groups,
     invoices,
     guests,
+    api_guests,
     employees,
     api_employees,
     classes,
