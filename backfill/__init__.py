@@ -2,5 +2,6 @@
 
 Imports only the core (zenoti_ingest), like the ingress: client (one call: key, retries,
 errors inside 200s), rate (the pace every process of a source shares), plan (resources x
-centers x windows → calls), checkpoints (runs and calls in Postgres), run (the runner).
+centers x windows → calls), resources (each call: request, shape, records, follow-ups),
+checkpoints (runs and calls in Postgres), run (the runner).
 """

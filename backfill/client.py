@@ -15,7 +15,6 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,8 +60,6 @@ class Client:
         settings: Settings,
         source: str,
         limiter: rate.Limiter,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.variable = settings_module.source_api_key_variable(source)
         key = settings.api_keys.get(source, "")
@@ -74,12 +71,10 @@ class Client:
             )
         self._limiter = limiter
         self._scale = settings.api_rate_window_seconds / 60.0
-        self._sleep = sleep
         self._http = httpx.Client(
             base_url=settings.api_url,
             headers={"Authorization": f"apikey {key}", "Accept": "application/json"},
             timeout=settings.api_timeout_seconds,
-            transport=transport,
         )
 
     def close(self) -> None:
@@ -119,7 +114,7 @@ class Client:
             failures += 1
             log.warning("api_call_failed", endpoint=endpoint, attempt=failures, reason=last)
             if failures < MAX_ATTEMPTS:
-                self._sleep(self._backoff(failures))
+                time.sleep(self._backoff(failures))
         raise errors.ApiFailed(f"{endpoint}: failed {failures} times; last: {last}")
 
     def _judge(self, endpoint: str, response: httpx.Response, requested_us: int) -> Answer | str:

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import httpx
 import psycopg
 import uuid_utils
 
@@ -56,13 +55,12 @@ def run(
     settings: Settings,
     request: plan.Request,
     report: Callable[[Progress], None] = lambda _: None,
-    transport: httpx.BaseTransport | None = None,
 ) -> Summary:
     """Run (or resume) the backfill `request` asks for; ConfigError without a key,
     ApiKeyRefused when Zenoti refuses it, BackfillRunning when another run holds the lock."""
     redis = redis_clients.for_enqueue(settings)
     limiter = rate.Limiter(redis, settings, request.source)
-    client = api.Client(settings, request.source, limiter, transport)
+    client = api.Client(settings, request.source, limiter)
     try:
         with (
             db.connect(settings.database_url, autocommit=True) as lock_conn,
