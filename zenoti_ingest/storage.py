@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from psycopg import errors as pg_errors
 from psycopg import sql as pgsql
 
-from zenoti_ingest import logs, sql
+from zenoti_ingest import errors, logs, sql
 from zenoti_ingest.settings import Settings
 
 log = logs.get_logger(__name__)
@@ -136,7 +137,7 @@ def plan(conn: psycopg.Connection, settings: Settings, now: datetime) -> list[Ex
         events_cutoff = now - timedelta(days=settings.event_log_days)
         for p in _expired(conn, EVENT_LOG, events_cutoff):
             [rows] = conn.execute(
-                pgsql.SQL("SELECT count(*) FROM {}").format(pgsql.Identifier(p.name))
+                _composed("storage_count_rows", {"partition": pgsql.Identifier(p.name)})
             ).fetchone()
             work.append(Expiry(EVENT_LOG, p.name, "partition", rows, 0, p.bytes, p.upper))
         work += _rows(
@@ -191,13 +192,19 @@ def prune(
         if item.table == LEDGER:
             _forget_ids(conn, item.upper, wait, progress)
         else:
-            with conn.transaction():
-                if not _locked(conn, wait):
-                    return work[: n - 1]
-                if item.kind == "partition":
-                    _drop(conn, item, archive_cutoff)
-                else:
-                    _expire_default(conn, item)
+            try:
+                with conn.transaction():
+                    if not _locked(conn, wait):
+                        return work[: n - 1]
+                    if item.kind == "partition":
+                        _drop(conn, item, archive_cutoff)
+                    else:
+                        _expire_default(conn, item)
+            except pg_errors.LockNotAvailable as exc:
+                raise errors.TransientError(
+                    f"prune: {item.table} stayed busy (lock_timeout); the rest waits for the "
+                    "next run"
+                ) from exc
         log.info(
             "storage_expired", table=item.table, name=item.name, rows=item.rows, kept=item.kept
         )

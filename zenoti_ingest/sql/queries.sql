@@ -364,6 +364,9 @@ DELETE FROM {default}
 WHERE received_at < %(cutoff)s AND status NOT IN ('dead', 'pending')
   AND NOT coalesce(greatest(processed_at, discarded_at) >= %(cutoff)s, false);
 
+-- storage_count_rows --
+SELECT count(*) FROM {partition};
+
 -- storage_count_default_events --
 SELECT count(*) FROM {default} WHERE received_at < %(cutoff)s;
 
