@@ -6,8 +6,9 @@
 -- an entry again after a crash) is skipped; so is a 'processed' row whose delivery_id the
 -- deduplication ledger (delivery_ids) already holds for another delivery (a redelivery, even
 -- of a delivery whose body has expired): the caller archives those again as 'duplicate'.
--- Within a batch the first received copy of a delivery id claims it. A ledger row that is the
--- delivery's own (an entry handed out again) counts as claimed: its archive key decides.
+-- Within a batch the first received copy of a delivery id claims it (ties: the first in the
+-- batch, which is the stream's order). A ledger row that is the delivery's own (an entry
+-- handed out again) counts as claimed: its archive key decides.
 -- Sorted by delivery id so that concurrent batches take index locks in one order.
 WITH d AS (
     SELECT *
@@ -15,15 +16,16 @@ WITH d AS (
                 %(delivery_id)b::text[], %(event_type)b::text[], %(path_hint)b::text[],
                 %(event_timestamp)b::timestamptz[], %(status)b::text[],
                 %(failure_class)b::text[], %(error)b::text[], %(attempts)b::integer[],
-                %(body)b::bytea[], %(first_failed_at)b::timestamptz[])
+                %(body)b::bytea[], %(first_failed_at)b::timestamptz[]) WITH ORDINALITY
          AS d(ingest_id, received_at, source, delivery_id, event_type, path_hint,
-              event_timestamp, status, failure_class, error, attempts, body, first_failed_at)
+              event_timestamp, status, failure_class, error, attempts, body, first_failed_at,
+              position)
 ), claimed AS (
     INSERT INTO delivery_ids AS l (delivery_id, ingest_id, received_at)
     SELECT DISTINCT ON (delivery_id) delivery_id, ingest_id, received_at
     FROM d
     WHERE status = 'processed'
-    ORDER BY delivery_id, received_at, ingest_id
+    ORDER BY delivery_id, received_at, position
     ON CONFLICT (delivery_id) DO UPDATE SET ingest_id = EXCLUDED.ingest_id
     WHERE l.ingest_id = EXCLUDED.ingest_id
     RETURNING ingest_id
