@@ -81,15 +81,25 @@ def ensure_partitions(conn: psycopg.Connection, now: datetime) -> list[str]:
     moving rows the DEFAULT partition took for those weeks; the names of those created.
     Callers at once wait for each other; each then finds the partitions there."""
     created = []
-    with conn.transaction():
-        conn.execute(sql.queries["storage_wait_lock"])
-        for parent in (ARCHIVE, EVENT_LOG):
-            existing = partitions(conn, parent)
-            for k in range(-1, WEEKS_AHEAD + 1):
-                lower = week_start(now) + k * WEEK
-                upper = lower + WEEK
-                if not any(_overlaps(p, lower, upper) for p in existing):
-                    created.append(_create(conn, parent, lower, upper))
+    weeks = [week_start(now) + k * WEEK for k in range(-1, WEEKS_AHEAD + 1)]
+    try:
+        with conn.transaction():
+            conn.execute(sql.queries["storage_wait_lock"])
+            missing = {
+                parent: [w for w in weeks if not any(_overlaps(p, w, w + WEEK) for p in existing)]
+                for parent, existing in ((t, partitions(conn, t)) for t in (ARCHIVE, EVENT_LOG))
+            }
+            needed = [parent for parent, lowers in missing.items() if lowers]
+            if needed:
+                # A worker that planned its insert before the partition existed would route a
+                # row of that week to DEFAULT and fail its constraint: inserts wait instead.
+                conn.execute(sql.queries["storage_lock_timeout"])
+                tables = pgsql.SQL(", ").join(pgsql.Identifier(t) for t in needed)
+                conn.execute(_composed("storage_lock_tables", {"tables": tables}))
+            for parent in needed:
+                created += [_create(conn, parent, w, w + WEEK) for w in missing[parent]]
+    except pg_errors.LockNotAvailable as exc:
+        raise errors.TransientError("partitions: the tables stayed busy (lock_timeout)") from exc
     for name in created:
         log.info("storage_partition_created", partition=name)
     return created

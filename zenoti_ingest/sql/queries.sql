@@ -317,6 +317,11 @@ SELECT attname FROM pg_attribute
 WHERE attrelid = %(parent)s::regclass AND attnum > 0 AND NOT attisdropped
 ORDER BY attnum;
 
+-- storage_lock_tables --
+-- While partitions are attached, no insert runs: one that planned before could route a row to
+-- DEFAULT whose week is being attached (a partition-constraint error). Inserts wait briefly.
+LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE;
+
 -- storage_create_partition --
 CREATE TABLE {partition} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
 
@@ -333,7 +338,8 @@ INSERT INTO {partition} ({columns}) SELECT {columns} FROM moved;
 ALTER TABLE {parent} ATTACH PARTITION {partition} FOR VALUES FROM ({lower}) TO ({upper});
 
 -- storage_lock_timeout --
--- Detaching takes the table's strongest lock: wait a little for running batches, not forever.
+-- Attaching and detaching take the table's strongest lock: wait a little for running batches
+-- (which queue behind the waiting lock), not forever.
 SET LOCAL lock_timeout = '5s';
 
 -- storage_detach_partition --
