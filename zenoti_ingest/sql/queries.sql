@@ -10,20 +10,13 @@
 -- batch, which is the stream's order). A ledger row that is the delivery's own (an entry
 -- handed out again) counts as claimed: its archive key decides.
 -- Sorted by delivery id so that concurrent batches take index locks in one order.
-WITH d AS (
-    SELECT *
-    FROM unnest(%(ingest_id)b::uuid[], %(received_at)b::timestamptz[], %(source)b::text[],
-                %(delivery_id)b::text[], %(event_type)b::text[], %(path_hint)b::text[],
-                %(event_timestamp)b::timestamptz[], %(status)b::text[],
-                %(failure_class)b::text[], %(error)b::text[], %(attempts)b::integer[],
-                %(body)b::bytea[], %(first_failed_at)b::timestamptz[]) WITH ORDINALITY
-         AS d(ingest_id, received_at, source, delivery_id, event_type, path_hint,
-              event_timestamp, status, failure_class, error, attempts, body, first_failed_at,
-              position)
-), claimed AS (
+WITH claimed AS (
+    -- Only the columns the ledger needs: the bodies are not copied into a CTE.
     INSERT INTO delivery_ids AS l (delivery_id, ingest_id, received_at)
     SELECT DISTINCT ON (delivery_id) delivery_id, ingest_id, received_at
-    FROM d
+    FROM unnest(%(delivery_id)b::text[], %(ingest_id)b::uuid[],
+                %(received_at)b::timestamptz[], %(status)b::text[]) WITH ORDINALITY
+         AS c(delivery_id, ingest_id, received_at, status, position)
     WHERE status = 'processed'
     ORDER BY delivery_id, received_at, position
     ON CONFLICT (delivery_id) DO UPDATE SET ingest_id = EXCLUDED.ingest_id
@@ -37,7 +30,13 @@ SELECT ingest_id, received_at, source, delivery_id, event_type, path_hint, event
        status, failure_class, error, attempts, body, now(),
        CASE WHEN status = 'dead' THEN coalesce(first_failed_at, now()) END,
        CASE WHEN status = 'dead' THEN now() END
-FROM d
+FROM unnest(%(ingest_id)b::uuid[], %(received_at)b::timestamptz[], %(source)b::text[],
+            %(delivery_id)b::text[], %(event_type)b::text[], %(path_hint)b::text[],
+            %(event_timestamp)b::timestamptz[], %(status)b::text[], %(failure_class)b::text[],
+            %(error)b::text[], %(attempts)b::integer[], %(body)b::bytea[],
+            %(first_failed_at)b::timestamptz[])
+     AS d(ingest_id, received_at, source, delivery_id, event_type, path_hint, event_timestamp,
+          status, failure_class, error, attempts, body, first_failed_at)
 WHERE status <> 'processed' OR ingest_id IN (SELECT ingest_id FROM claimed)
 ORDER BY delivery_id, received_at
 ON CONFLICT DO NOTHING
