@@ -51,10 +51,12 @@ class DrainSupervisor(bootsteps.StartStopStep):
                 self.leases.forget(self.hostname, slot)
         except redis.RedisError as exc:
             log.warning("drain_supervisor_waiting", reason=str(exc)[:120])
+        # Partitions ahead and expiry (worker/hosting/upkeep.py): this week's before the
+        # first drain, then on this timer, the work off its thread.
+        storage_upkeep = upkeep.StorageUpkeep(settings)
+        storage_upkeep.prepare()
         self.top_up()
         self.tref = c.timer.call_repeatedly(SUPERVISE_INTERVAL_SECONDS, self.top_up, priority=10)
-        # Partitions ahead and expiry (worker/hosting/upkeep.py): off this timer's thread.
-        storage_upkeep = upkeep.StorageUpkeep(settings)
         storage_upkeep.tick()
         self.upkeep_tref = c.timer.call_repeatedly(
             settings.storage_check_seconds, storage_upkeep.tick, priority=20

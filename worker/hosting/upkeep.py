@@ -9,7 +9,9 @@ zenoti_ingest/storage.py makes the others wait (partitions) or skip (expiry).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 
@@ -31,13 +33,21 @@ class StorageUpkeep:
         self._thread = threading.Thread(target=self.run, name="storage-upkeep", daemon=True)
         self._thread.start()
 
+    def prepare(self) -> None:
+        """Make this week's partitions before the drain starts (quick; once, at start), so that
+        the first batches never wait behind an attach."""
+        self._guarded(storage.ensure_partitions)
+
     def run(self) -> None:
+        expired = self._guarded(lambda conn, now: storage.maintain(conn, self.settings, now))
+        if expired:
+            log.info("storage_upkeep_expired", items=len(expired))
+
+    def _guarded(self, work: Callable[[psycopg.Connection, datetime], Any]) -> Any:
         try:
             with db.connect(self.settings.database_url, autocommit=True) as conn:
-                expired = storage.maintain(conn, self.settings, datetime.now(UTC))
+                return work(conn, datetime.now(UTC))
         except (errors.ZenotiIngestError, OSError, psycopg.Error) as exc:
             # Postgres down, or a lock not granted in time: the next round tries again.
             log.warning("storage_upkeep_failed", error_type=type(exc).__name__)
-            return
-        if expired:
-            log.info("storage_upkeep_expired", items=len(expired))
+            return None
