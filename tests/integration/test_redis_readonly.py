@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from tests.fixtures import chaos, ports, sentinel
+from tests.fixtures.chaos import servers
 from zenoti_ingest import contract, errors, redis_clients, stream
 from zenoti_ingest.settings import Settings
 
@@ -33,7 +34,7 @@ def two_servers(tmp_path: Path) -> Iterator[list[int]]:
     ]
     try:
         for port in found:
-            chaos.wait_until(lambda p=port: _ping(p), 10, f"redis on {port}", 0.01)
+            chaos.wait_until(lambda p=port: servers.pings(_direct(p)), 10, f"redis on {port}", 0.01)
         yield found
     finally:
         for process in processes:
@@ -43,14 +44,6 @@ def two_servers(tmp_path: Path) -> Iterator[list[int]]:
 
 def _direct(port: int) -> redis.Redis:
     return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
-
-
-def _ping(port: int) -> bool:
-    with contextlib.closing(_direct(port)) as client:
-        try:
-            return bool(client.ping())
-        except redis.ConnectionError:
-            return False
 
 
 def test_readonly_closes_the_connection_and_answers_503(two_servers: list[int]):
