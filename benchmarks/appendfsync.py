@@ -17,8 +17,9 @@ import payloads
 import procs
 import redis
 import servers
-from phase_ingress import settled, stream_length
+from phase_ingress import load_ours
 
+from tests.fixtures.chaos.servers import pings
 from zenoti_ingest import services
 
 CONNECTIONS = 64
@@ -49,7 +50,7 @@ def measure(group: procs.Group, mode: str, body_file: Path, seconds: int) -> htt
         )
         url = f"redis://127.0.0.1:{port}/0"
         client = redis.Redis.from_url(url)
-        procs.wait_until(lambda: _answers(client), timeout=10, what=f"redis ({mode})")
+        procs.wait_until(lambda: pings(redis.Redis.from_url(url)), timeout=10, what=mode)
         server = servers.start_server(
             group,
             "ingress-fsync",
@@ -57,36 +58,7 @@ def measure(group: procs.Group, mode: str, body_file: Path, seconds: int) -> htt
             servers.ours_env(url, "", web_port),
             web_port,
         )
-        http_load.closed_loop(
-            group,
-            name="load-fsync-warmup",
-            url=server.webhook_url,
-            body_file=body_file,
-            seconds=2,
-            connections=CONNECTIONS,
-        )
-        before = settled(stream_length, client)
-        load = http_load.closed_loop(
-            group,
-            name="load-fsync",
-            url=server.webhook_url,
-            body_file=body_file,
-            seconds=seconds,
-            connections=CONNECTIONS,
-        )
-        enqueued = settled(stream_length, client) - before
-    procs.say(
-        f"{mode}: {load.rps:,.0f} requests/s, p99 {load.p99_ms:.1f} ms, "
-        f"{load.failed} failed, {enqueued:,} enqueued for {load.accepted:,} 2xx"
-    )
-    return load
-
-
-def _answers(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
+        return load_ours(group, mode, server, body_file, seconds, CONNECTIONS, client)
 
 
 def main() -> None:
@@ -97,14 +69,9 @@ def main() -> None:
         body_file = RESULTS / "logs" / "started-body.json"
         body_file.write_bytes(payloads.started_body())
         results = {mode: measure(group, mode, body_file, args.seconds) for mode in MODES}
-    base = results["appendfsync everysec"]
-    lines = ["| Redis persistence | requests/s | p99 | vs everysec |", "| --- | --- | --- | --- |"]
-    lines += [
-        f"| {mode} | {r.rps:,.0f} | {r.p99_ms:.1f} ms | {r.rps / base.rps:.2f}x |"
-        for mode, r in results.items()
-    ]
-    print("\n".join(lines))
-    (RESULTS / "appendfsync.md").write_text("\n".join(lines) + "\n")
+    table = http_load.ratio_table("Redis persistence", results, "appendfsync everysec", "everysec")
+    print(table)
+    (RESULTS / "appendfsync.md").write_text(table + "\n")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,17 @@ class LoadResult:
         return self.requests - self.accepted + self.errors
 
 
+def ratio_table(first: str, results: dict[str, LoadResult], base: str, short: str) -> str:
+    """A markdown table of load results, each row's requests/s as a ratio to the `base` row's
+    (`short` names it in the header)."""
+    lines = [f"| {first} | requests/s | p99 | vs {short} |", "| --- | --- | --- | --- |"]
+    lines += [
+        f"| {name} | {r.rps:,.0f} | {r.p99_ms:.1f} ms | {r.rps / results[base].rps:.2f}x |"
+        for name, r in results.items()
+    ]
+    return "\n".join(lines)
+
+
 def use_wrk() -> bool:
     """wrk when installed, unless ZI_BENCH_NO_WRK is set (to try the built-in client)."""
     return bool(shutil.which("wrk")) and not os.environ.get("ZI_BENCH_NO_WRK")

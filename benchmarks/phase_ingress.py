@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,6 +94,28 @@ def settled(enqueued: Callable[[redis.Redis], int], client: redis.Redis) -> int:
 
     procs.wait_until(unchanged, timeout=30, what="the enqueued count to settle")
     return readings[-1][1]
+
+
+def load_ours(
+    group: procs.Group, label: str, server: servers.Server, body_file: Path, seconds: int,
+    connections: int, client: redis.Redis,
+) -> http_load.LoadResult:  # fmt: skip
+    """A 2-second warm-up, then `seconds` of closed-loop load on our ingress; says how many
+    deliveries reached the stream (client's) for how many 2xx."""
+    load = functools.partial(
+        http_load.closed_loop, group, url=server.webhook_url, body_file=body_file,
+        connections=connections,
+    )  # fmt: skip
+    name = "load-" + re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+    load(name=f"{name}-warmup", seconds=2)
+    before = settled(stream_length, client)
+    result = load(name=name, seconds=seconds)
+    enqueued = settled(stream_length, client) - before
+    procs.say(
+        f"{label}: {result.rps:,.0f} requests/s, p99 {result.p99_ms:.1f} ms, "
+        f"{result.failed} failed, {enqueued:,} enqueued for {result.accepted:,} 2xx"
+    )
+    return result
 
 
 def run(group: procs.Group, plan: Plan, body_file: Path) -> dict[str, AppResult]:

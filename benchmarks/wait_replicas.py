@@ -20,7 +20,7 @@ import http_load
 import payloads
 import procs
 import servers
-from phase_ingress import settled, stream_length
+from phase_ingress import load_ours
 
 from tests.fixtures import sentinel
 
@@ -49,21 +49,8 @@ def measure(
         server = servers.start_server(
             group, "ingress-wait", servers.ours_serve_command(web_port), env, web_port
         )
-        http_load.closed_loop(
-            group, name="load-wait-warmup", url=server.webhook_url, body_file=body, seconds=2,
-            connections=CONNECTIONS,
-        )  # fmt: skip
-        before = settled(stream_length, client)
-        load = http_load.closed_loop(
-            group, name="load-wait", url=server.webhook_url, body_file=body, seconds=seconds,
-            connections=CONNECTIONS,
-        )  # fmt: skip
-        enqueued = settled(stream_length, client) - before
+        load = load_ours(group, mode, server, body, seconds, CONNECTIONS, client)
     client.close()
-    procs.say(
-        f"{mode}: {load.rps:,.0f} requests/s, p99 {load.p99_ms:.1f} ms, "
-        f"{load.failed} failed, {enqueued:,} enqueued for {load.accepted:,} 2xx"
-    )
     return load
 
 
@@ -80,17 +67,12 @@ def main() -> None:
             results = {m: measure(group, redis_set, m, body, args.seconds) for m in MODES}
         finally:
             redis_set.stop()
-    base = results["plain URL, no WAIT"]
-    lines = [
-        "| Redis (primary + 2 replicas, appendfsync everysec) | requests/s | p99 | vs plain |",
-        "| --- | --- | --- | --- |",
-    ]
-    lines += [
-        f"| {mode} | {r.rps:,.0f} | {r.p99_ms:.1f} ms | {r.rps / base.rps:.2f}x |"
-        for mode, r in results.items()
-    ]
-    print("\n".join(lines))
-    (RESULTS / "wait_replicas.md").write_text("\n".join(lines) + "\n")
+    table = http_load.ratio_table(
+        "Redis (primary + 2 replicas, appendfsync everysec)", results, "plain URL, no WAIT",
+        "plain",
+    )  # fmt: skip
+    print(table)
+    (RESULTS / "wait_replicas.md").write_text(table + "\n")
 
 
 if __name__ == "__main__":
