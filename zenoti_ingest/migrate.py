@@ -45,6 +45,10 @@ def migrate(database_url: str) -> list[str]:
     with db.connect(database_url) as conn, conn.transaction():
         conn.execute(sql.queries["lock_migrations"])
         conn.execute(sql.queries["create_migrations_table"])
+        # A long migration reports its steps as NOTICEs (counts and seconds, no row data).
+        conn.add_notice_handler(
+            lambda notice: log.info("migration_notice", message=notice.message_primary)
+        )
         applied = {row[0] for row in conn.execute(sql.queries["applied_migrations"])}
         for version, statements in pending(applied):
             conn.execute(statements)

@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
+from structlog.testing import capture_logs
 
 from tests.fixtures import clones, old_schema, samples
 from tests.fixtures.database import delivery, write
@@ -140,8 +141,18 @@ def test_an_installation_upgrades_without_losing_a_row_or_a_dedup_decision(
     before = _everything(old_database)
     assert len(before[0]) == 2 * len(samples.EVENT_TYPES) + 3 == 2 * len(EXAMPLES) + 3
 
-    applied = migrate.migrate(old_database)
+    with capture_logs() as logged:
+        applied = migrate.migrate(old_database)
     assert applied[0].startswith("0010")
+    notices = [e["message"] for e in logged if e["event"] == "migration_notice"]
+    steps = [n for n in notices if n.startswith("0010:")]
+    rows, events = len(before[0]), len(before[1])
+    assert steps[0].startswith(f"0010: {rows} archived deliveries and {events} events received")
+    assert [s.split(" (")[0] for s in steps[1:]] == [
+        "0010: deduplication ledger filled",
+        "0010: archive attached, keys built",
+        "0010: event log attached, keys built",
+    ]
     after = _everything(old_database)
     assert after == before  # every column of every row, bodies byte for byte
     with psycopg.connect(old_database) as conn:
