@@ -6,7 +6,9 @@ cancelled and no-show included. Invoices: the sales accrual report per center in
 (paged, 100 rows a page) lists the invoices of the window; each distinct invoice is then read
 in full (`GET /v1/invoices/{id}`, the Invoice.Closed shape). Employees: the center's list of
 active employees, page by page (no window: it is today's state). Guests: the center's guests
-`last_updated` since --since, page by page. Appointment windows overlap
+`last_updated` since --since, page by page. Memberships: the center's members, page by page,
+unfiltered (today's state: whether `last_updated_date` means "changed since" is undocumented,
+and a filter that meant "on that date" would drop changes silently). Appointment windows overlap
 by a day at their edges (whether Zenoti's end date is inclusive is not documented): that day
 is read twice, and its records arrive the second time as duplicates.
 """
@@ -21,10 +23,12 @@ from datetime import date, timedelta
 from typing import Any
 
 APPOINTMENTS, INVOICES, EMPLOYEES, GUESTS = "appointments", "invoices", "employees", "guests"
-RESOURCES = (APPOINTMENTS, INVOICES, EMPLOYEES, GUESTS)
+MEMBERSHIPS = "memberships"
+RESOURCES = (APPOINTMENTS, INVOICES, EMPLOYEES, GUESTS, MEMBERSHIPS)
 # Guests only when asked: whether `last_updated` means "changed since" is undocumented, and if
-# Zenoti ignored it a run would list every guest of every center.
-DEFAULT_RESOURCES = (APPOINTMENTS, INVOICES, EMPLOYEES)
+# Zenoti ignored it a run would list every guest of every center. Memberships by default: one
+# call per 100 members of a center, whatever the outage's length.
+DEFAULT_RESOURCES = (APPOINTMENTS, INVOICES, EMPLOYEES, MEMBERSHIPS)
 CENTERS = "centers"
 WINDOW_DAYS = 7
 PAGE_SIZE = 100  # Zenoti's most per page (422 above)
@@ -92,6 +96,8 @@ def plan(request: Request, centers: list[str]) -> list[Call]:
         calls += [employees_call(center, 1) for center in centers]
     if GUESTS in request.resources:
         calls += [guests_call(center, request.since, 1) for center in centers]
+    if MEMBERSHIPS in request.resources:
+        calls += [memberships_call(center, 1) for center in centers]
     return calls
 
 
@@ -120,6 +126,12 @@ def guests_call(center: str, since: date | str, page: int) -> Call:
     """A page of the center's guests updated since `since` (semantics unverified)."""
     params = {"center_id": center, "last_updated": str(since), "page": page}
     return Call(f"guests/{center}/{page}", GUESTS, params)
+
+
+def memberships_call(center: str, page: int) -> Call:
+    """A page of the center's members: every membership it lists, whatever its status."""
+    params = {"center_id": center, "page": page}
+    return Call(f"memberships/{center}/{page}", MEMBERSHIPS, params)
 
 
 def invoice_of(call: Call) -> str | None:

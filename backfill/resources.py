@@ -17,6 +17,7 @@ INVOICE_ENDPOINT = "/v1/invoices/{invoice_id}"
 CENTERS_ENDPOINT = "/v1/centers"
 EMPLOYEES_ENDPOINT = "/v1/centers/{center_id}/employees"
 GUESTS_ENDPOINT = "/v1/guests"
+MEMBERS_ENDPOINT = "/v1/centers/{center_id}/members"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,8 @@ def execute(client: api.Client, call: plan.Call) -> Result:
         return _employees(client, call)
     if call.key.startswith("guests/"):
         return _guests(client, call)
+    if call.key.startswith("memberships/"):
+        return _memberships(client, call)
     return _invoice(client, call)
 
 
@@ -91,12 +94,7 @@ def _employees(client: api.Client, call: plan.Call) -> Result:
     center, page = call.params["center_id"], call.params["page"]
     params = {"page": page, "size": plan.PAGE_SIZE}
     answer = client.get(f"/v1/centers/{center}/employees", EMPLOYEES_ENDPOINT, params)
-    _member(answer, answer.document, "employees", list, "an array")
-    hint = snapshots.path_hint("Employee", center)
-    records = []
-    for value, raw in api.split_array(answer.body, answer.endpoint, "employees"):
-        _guid(answer, value, "employees[].id")
-        records.append(Record(hint, raw))
+    records = _records(answer, "employees", "id", snapshots.path_hint("Employee", center))
     full = len(records) == plan.PAGE_SIZE
     return Result(
         answer.read_at_us, records, [plan.employees_call(center, page + 1)] if full else []
@@ -106,18 +104,45 @@ def _employees(client: api.Client, call: plan.Call) -> Result:
 def _guests(client: api.Client, call: plan.Call) -> Result:
     p = call.params
     answer = client.get(GUESTS_ENDPOINT, GUESTS_ENDPOINT, {**p, "size": plan.PAGE_SIZE})
-    _member(answer, answer.document, "guests", list, "an array")
-    hint = snapshots.path_hint("Guest", p["center_id"])
-    records = []
-    for value, raw in api.split_array(answer.body, answer.endpoint, "guests"):
-        _guid(answer, value, "guests[].id")
-        records.append(Record(hint, raw))
+    records = _records(answer, "guests", "id", snapshots.path_hint("Guest", p["center_id"]))
     # `page_Info` (capital I) as the guests list spells it; `page_info` as others do.
     info = answer.document.get("page_Info") or answer.document.get("page_info")
     total = info.get("total") if isinstance(info, dict) else None
     more = p["page"] * plan.PAGE_SIZE < total if isinstance(total, int) else len(records) > 0
     following = plan.guests_call(p["center_id"], p["last_updated"], p["page"] + 1)
     return Result(answer.read_at_us, records, [following] if more and records else [])
+
+
+def _memberships(client: api.Client, call: plan.Call) -> Result:
+    """A page of the center's members, unfiltered (see plan.py). The list key `members` and
+    `page_info` are as the fixture has them: Zenoti's page names neither (unverified)."""
+    center, page = call.params["center_id"], call.params["page"]
+    params = {"page": page, "size": plan.PAGE_SIZE}
+    answer = client.get(f"/v1/centers/{center}/members", MEMBERS_ENDPOINT, params)
+    records = _records(answer, "members", "id", snapshots.path_hint("Membership", center))
+    following = plan.memberships_call(center, page + 1)
+    more = _more(answer.document.get("page_info"), page, len(records))
+    return Result(answer.read_at_us, records, [following] if more else [])
+
+
+def _records(answer: api.Answer, key: str, id_key: str, hint: str) -> list[Record]:
+    """Each element of the answer's array `key` as a record, its exact bytes; each must have
+    a GUID at `id_key`."""
+    _member(answer, answer.document, key, list, "an array")
+    records = []
+    for value, raw in api.split_array(answer.body, answer.endpoint, key):
+        _guid(answer, value, f"{key}[].{id_key}")
+        records.append(Record(hint, raw))
+    return records
+
+
+def _more(info: Any, page: int, rows: int) -> bool:
+    """Whether a page follows: by the paging object's `total` when it has one, else by a
+    full page (an empty last page may then be read)."""
+    total = info.get("total") if isinstance(info, dict) else None
+    if isinstance(total, int) and not isinstance(total, bool):
+        return rows > 0 and page * plan.PAGE_SIZE < total
+    return rows == plan.PAGE_SIZE
 
 
 def list_centers(client: api.Client) -> list[str]:

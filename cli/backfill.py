@@ -37,7 +37,7 @@ def _resources(ctx: click.Context, param: click.Parameter, value: str) -> tuple[
     if unknown or not chosen:
         raise click.BadParameter(
             f"choose from {', '.join(plan.RESOURCES)} (not yet covered: "
-            "classes, memberships, packages; see the README)"
+            "classes, packages; see the README)"
         )
     return chosen
 
@@ -125,6 +125,7 @@ _FOUND_LATER = {
     " further report page",
     plan.EMPLOYEES: "1 per further 100 employees",
     plan.GUESTS: "1 per further 100 guests updated",
+    plan.MEMBERSHIPS: "1 per further 100 members",
 }
 
 

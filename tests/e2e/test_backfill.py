@@ -22,7 +22,7 @@ from zenoti_ingest import storage
 from zenoti_ingest.settings import Settings
 
 KEY = "test-key-7f3a"
-EVERYTHING = ("--resources", "appointments,invoices,employees,guests")
+EVERYTHING = ("--resources", "appointments,invoices,employees,guests,memberships")
 WINDOW_SECONDS = 6.0
 CALLS_PER_WINDOW = 40
 FIRST = date(2026, 11, 2)
@@ -72,7 +72,7 @@ def start_worker(pipeline) -> None:
     wait_for(lambda: _this_weeks_partitions(pipeline.settings), 30, "the week's partitions")
 
 
-def landed(settings: Settings, world) -> dict[str, int]:
+def landed(settings: Settings, world) -> dict[str, object]:
     ids = [a["appointment_id"] for a in world.real_appointments()]
     (appointments,) = query(
         settings,
@@ -83,16 +83,20 @@ def landed(settings: Settings, world) -> dict[str, int]:
     (items,) = query(settings, "SELECT count(*) FROM invoice_items")[0]
     (employees,) = query(settings, "SELECT count(*) FROM employees WHERE deleted_at IS NULL")[0]
     (guests,) = query(settings, "SELECT count(*) FROM guests WHERE deleted_at IS NULL")[0]
+    members = query(
+        settings, "SELECT user_membership_id::text, status, guest_id::text FROM guest_memberships"
+    )
     return {
         "appointments": appointments,
         "invoices": invoices,
         "items": items,
         "employees": employees,
         "guests": guests,
+        "memberships": sorted(members),
     }
 
 
-def expected(world) -> dict[str, int]:
+def expected(world) -> dict[str, object]:
     items = sum(len(i["invoice_items"]) for i in world.invoices.values())
     return {
         "appointments": len(world.real_appointments()),
@@ -100,6 +104,11 @@ def expected(world) -> dict[str, int]:
         "items": items,
         "employees": sum(map(len, world.employees.values())),
         "guests": sum(map(len, world.guests.values())),  # all updated since --since
+        "memberships": sorted(
+            (m["id"], m["status"].lower(), m["guest"]["id"])
+            for rows in world.members.values()
+            for m in rows
+        ),
     }
 
 
@@ -109,8 +118,8 @@ def repeated(api: FakeZenoti) -> list[tuple]:
 
 
 def test_every_record_lands_within_the_rate_and_a_rerun_changes_nothing(pipeline):
-    """Two centers, appointments, invoices, employees and guests, through a 500, errors
-    inside 200s (both spellings) and an answer slower than the timeout: every generated
+    """Two centers, appointments, invoices, employees, guests and memberships, through a 500,
+    errors inside 200s (both spellings) and an answer slower than the timeout: every generated
     record reaches its current-state table (block-outs write nothing), no 6 s window saw
     more than 40 calls, no successful call was made twice. Read again (--reread-closed),
     everything is a duplicate; by default, invoices stored closed are not read again."""
@@ -138,7 +147,7 @@ def test_every_record_lands_within_the_rate_and_a_rerun_changes_nothing(pipeline
         # Records on the day where two appointment windows meet are read twice: the second
         # read is new only if the worker had not processed the first yet.
         distinct = sum(map(len, [*world.appointments.values(), *world.employees.values()]))
-        distinct += sum(map(len, world.guests.values()))
+        distinct += sum(map(len, [*world.guests.values(), *world.members.values()]))
         distinct += len(world.invoices)
         assert distinct <= summary["records_new"] <= first
 

@@ -142,15 +142,15 @@ def test_a_refused_key_stops_the_run_naming_the_variable(settings):
 
 def test_the_dry_run_counts_the_calls_and_calls_nothing(settings, invoke):
     """Two centers over a 3-day outage, a 14-day horizon: appointment windows over 17 dates
-    (3 each), one report week each, one employees page each; their time at the pace; no key
-    needed, nothing called."""
+    (3 each), one report week each, one employees page and one members page each; their time
+    at the pace; no key needed, nothing called."""
     one, two = "ce47e400-bbbb-44a4-1718-000000000001", "ce47e400-bbbb-44a4-1718-000000000002"
     args = ["backfill", "--since", "2026-11-02T13:00", "--until", "2026-11-04T09:00"]
     args += ["--center", one, "--center", two, "--horizon-days", "14", "--dry-run", "--json"]
     shown = json.loads(invoke(*args).stdout)
     assert (shown["since"], shown["until"]) == ("2026-11-02", "2026-11-04")
-    assert shown["calls"] == {"appointments": 6, "invoices": 2, "employees": 2}
-    assert shown["seconds"] == round(10 * 60 / 40 * rate.MARGIN, 1)
+    assert shown["calls"] == {"appointments": 6, "invoices": 2, "employees": 2, "memberships": 2}
+    assert shown["seconds"] == round(12 * 60 / 40 * rate.MARGIN, 1)
     with psycopg.connect(settings.database_url) as conn:
         assert checkpoints.runs(conn, None) == []
 
@@ -174,3 +174,24 @@ def test_guests_updated_since_are_read_page_by_page(settings, monkeypatch):
     deliveries = enqueued(settings)
     assert sorted(json.loads(d.body)["id"] for d in deliveries) == sorted(updated)
     assert {d.path_hint.split(".")[:2] == ["Guest", "Snapshot"] for d in deliveries} == {True}
+
+
+def test_members_are_read_page_by_page_whatever_the_window(settings, monkeypatch):
+    """Memberships: the center's members, 2 a page (page_info says how many), with no date
+    filter (its meaning is undocumented): every membership is enqueued once as
+    Membership.Snapshot with the center it was read for."""
+    monkeypatch.setattr(plan, "PAGE_SIZE", 2)
+    world = generate(centers=1, first=FIRST, days=1, per_day=1)
+    center = world.centers[0]
+    world.members[center] += [{**row, "id": str(uuid.uuid4())} for row in world.members[center]]
+    world.members[center].append({**world.members[center][0], "id": str(uuid.uuid4())})
+    with FakeZenoti(world, KEY, window_seconds=2.0) as api:
+        summary = runner.run(api_settings(settings, api), request(resources=("memberships",)))
+        assert summary.status == "done" and summary.calls == {"memberships": (3, 3)}  # 5 rows
+        queries = [c[2] for c in api.succeeded() if c[1] == f"/v1/centers/{center}/members"]
+        assert queries == ["page=1&size=2", "page=2&size=2", "page=3&size=2"]
+    deliveries = enqueued(settings)
+    assert sorted(json.loads(d.body)["id"] for d in deliveries) == sorted(
+        row["id"] for row in world.members[center]
+    )
+    assert {d.path_hint.rsplit(".", 1)[0] for d in deliveries} == {"Membership.Snapshot"}

@@ -201,3 +201,60 @@ def test_each_listed_guest_maps_onto_the_guests_table_without_contact_details():
     assert dana["deleted_at"] is None
     assert "example.invalid" not in json.dumps(dana, default=str)
     assert "is_minor" not in dana  # not in the list: left as the table has it
+
+
+def members() -> list[tuple[dict, bytes]]:
+    body = (SHAPES / "center-members.json").read_bytes()
+    return client.split_array(body, "GET /v1/centers/{center_id}/members", "members")
+
+
+def test_each_listed_member_maps_onto_guest_memberships_as_the_webhooks_name_it():
+    """The members list's names ("Frozen", "Recurring") become the webhooks' codes and the
+    table's status word; `id` is the user membership; the guest's name stays in the body; a
+    date the list gives as null is not written (left as the table has it)."""
+    hint = snapshots.path_hint("Membership", CENTER)
+    frozen, cancelled = (project(hint, raw)[1].rows["guest_memberships"][0] for _, raw in members())
+    assert str(frozen["user_membership_id"]) == "a5e7b000-1313-4d4d-9e9e-000000000001"
+    assert (frozen["status"], frozen["status_code"], frozen["recurrence_status"]) == (
+        "frozen",
+        3,
+        3,
+    )
+    assert str(frozen["guest_id"]) == "6e57a000-8888-41d1-e485-000000000001"
+    assert str(frozen["membership_id"]) == "3e3b0000-1414-4f4f-a0a0-000000000001"
+    assert (frozen["membership_name"], frozen["membership_type"]) == ("Gold 12 Months", 1)
+    assert frozen["freeze_start_date"] == datetime(2026, 11, 2)
+    assert frozen["purchase_date"] == datetime(2025, 12, 20)
+    assert frozen["expiry_date"] == datetime(2026, 12, 31)
+    assert str(frozen["center_id"]) == CENTER
+    assert "cancel_date" not in frozen and "price_final" not in frozen
+    assert (cancelled["status"], cancelled["cancel_date"]) == ("cancelled", datetime(2026, 11, 4))
+    assert "freeze_start_date" not in cancelled
+    assert "Dana" not in json.dumps([frozen, cancelled], default=str)
+    assert frozen["last_event_type"] == "Membership.Snapshot"
+
+
+@pytest.mark.parametrize(
+    ("status", "word", "code"),
+    [
+        ('"InActive"', "inactive", 2),
+        ('"Not Started"', "not_started", 7),
+        ("1", "active", 1),
+        ('"5"', "expired", 5),
+        ("11", "status_11", 11),
+        ('"Paused"', "paused", None),
+    ],
+)
+def test_a_members_status_as_a_name_or_a_code(status, word, code):
+    """Names in any spelling, codes as numbers or numeric strings; an unknown name is kept as
+    the word, with no code; an unknown code is named by its number."""
+    body = f'{{"id": "a5e7b000-1313-4d4d-9e9e-000000000009", "status": {status}}}'.encode()
+    [row] = project(snapshots.path_hint("Membership", CENTER), body)[1].rows["guest_memberships"]
+    assert row["status"] == word and row.get("status_code") == code
+
+
+@pytest.mark.parametrize("status", ["null", '""', "true"])
+def test_a_member_without_a_usable_status_is_a_schema_dead_letter(status):
+    body = f'{{"id": "a5e7b000-1313-4d4d-9e9e-000000000009", "status": {status}}}'.encode()
+    with pytest.raises(errors.SchemaMismatch, match=r"^status: "):
+        project(snapshots.path_hint("Membership", CENTER), body)

@@ -15,6 +15,7 @@ from worker.schemas import (
     api_appointments,
     api_employees,
     api_guests,
+    api_memberships,
     appointment_groups,
     appointments,
     classes,
@@ -40,6 +41,7 @@ RESOURCES = (
     api_employees,
     classes,
     memberships,
+    api_memberships,
     packages,
 )
 
