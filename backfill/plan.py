@@ -8,7 +8,9 @@ in full (`GET /v1/invoices/{id}`, the Invoice.Closed shape). Employees: the cent
 active employees, page by page (no window: it is today's state). Guests: the center's guests
 `last_updated` since --since, page by page. Memberships: the center's members, page by page,
 unfiltered (today's state: whether `last_updated_date` means "changed since" is undocumented,
-and a filter that meant "on that date" would drop changes silently). Appointment windows overlap
+and a filter that meant "on that date" would drop changes silently). Classes: the center's
+class sessions in 7-day windows over the appointments' dates (horizon included), page by page;
+their bookings are not read (see the README). Appointment and class windows overlap
 by a day at their edges (whether Zenoti's end date is inclusive is not documented): that day
 is read twice, and its records arrive the second time as duplicates.
 """
@@ -23,11 +25,12 @@ from datetime import date, timedelta
 from typing import Any
 
 APPOINTMENTS, INVOICES, EMPLOYEES, GUESTS = "appointments", "invoices", "employees", "guests"
-MEMBERSHIPS = "memberships"
-RESOURCES = (APPOINTMENTS, INVOICES, EMPLOYEES, GUESTS, MEMBERSHIPS)
+MEMBERSHIPS, CLASSES = "memberships", "classes"
+RESOURCES = (APPOINTMENTS, INVOICES, EMPLOYEES, GUESTS, MEMBERSHIPS, CLASSES)
 # Guests only when asked: whether `last_updated` means "changed since" is undocumented, and if
 # Zenoti ignored it a run would list every guest of every center. Memberships by default: one
-# call per 100 members of a center, whatever the outage's length.
+# call per 100 members of a center, whatever the outage's length. Classes only when asked: as
+# many calls a center as appointments, though most centers hold no classes.
 DEFAULT_RESOURCES = (APPOINTMENTS, INVOICES, EMPLOYEES, MEMBERSHIPS)
 CENTERS = "centers"
 WINDOW_DAYS = 7
@@ -83,8 +86,8 @@ def windows(first: date, last: date) -> list[tuple[date, date]]:
 def plan(request: Request, centers: list[str]) -> list[Call]:
     """The calls known before any answer: lists per resource, center and window."""
     calls: list[Call] = []
+    horizon = request.until + timedelta(days=request.horizon_days)
     if APPOINTMENTS in request.resources:
-        horizon = request.until + timedelta(days=request.horizon_days)
         for center in centers:
             for start, end in windows(request.since, horizon):
                 calls.append(appointments_call(center, start, end))
@@ -98,6 +101,9 @@ def plan(request: Request, centers: list[str]) -> list[Call]:
         calls += [guests_call(center, request.since, 1) for center in centers]
     if MEMBERSHIPS in request.resources:
         calls += [memberships_call(center, 1) for center in centers]
+    if CLASSES in request.resources:
+        for center in centers:
+            calls += [sessions_call(center, s, e, 1) for s, e in windows(request.since, horizon)]
     return calls
 
 
@@ -132,6 +138,12 @@ def memberships_call(center: str, page: int) -> Call:
     """A page of the center's members: every membership it lists, whatever its status."""
     params = {"center_id": center, "page": page}
     return Call(f"memberships/{center}/{page}", MEMBERSHIPS, params)
+
+
+def sessions_call(center: str, start: date | str, end: date | str, page: int) -> Call:
+    """A page of the center's class sessions starting in a window."""
+    params = {"center_id": center, "start_date": str(start), "end_date": str(end), "page": page}
+    return Call(f"classes/{center}/{start}/{page}", CLASSES, params)
 
 
 def invoice_of(call: Call) -> str | None:

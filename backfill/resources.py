@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ CENTERS_ENDPOINT = "/v1/centers"
 EMPLOYEES_ENDPOINT = "/v1/centers/{center_id}/employees"
 GUESTS_ENDPOINT = "/v1/guests"
 MEMBERS_ENDPOINT = "/v1/centers/{center_id}/members"
+SESSIONS_ENDPOINT = "/v1/classes/sessions"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,8 @@ def execute(client: api.Client, call: plan.Call) -> Result:
         return _guests(client, call)
     if call.key.startswith("memberships/"):
         return _memberships(client, call)
+    if call.key.startswith("classes/"):
+        return _sessions(client, call)
     return _invoice(client, call)
 
 
@@ -125,15 +129,42 @@ def _memberships(client: api.Client, call: plan.Call) -> Result:
     return Result(answer.read_at_us, records, [following] if more else [])
 
 
-def _records(answer: api.Answer, key: str, id_key: str, hint: str) -> list[Record]:
+def _sessions(client: api.Client, call: plan.Call) -> Result:
+    """A page of the center's class sessions in a window. `page_details` is read as
+    `page_info` is (its key names are undocumented: without a `total`, a full page is taken
+    to have a next one)."""
+    p = call.params
+    answer = client.get(SESSIONS_ENDPOINT, SESSIONS_ENDPOINT, {**p, "size": plan.PAGE_SIZE})
+    hint = snapshots.path_hint("ClassSession", p["center_id"])
+    records = _records(answer, "sessions", "id", hint, _number_id)
+    following = plan.sessions_call(p["center_id"], p["start_date"], p["end_date"], p["page"] + 1)
+    more = _more(answer.document.get("page_details"), p["page"], len(records))
+    return Result(answer.read_at_us, records, [following] if more else [])
+
+
+def _records(
+    answer: api.Answer,
+    key: str,
+    id_key: str,
+    hint: str,
+    check: Callable[[api.Answer, Any, str], object] | None = None,
+) -> list[Record]:
     """Each element of the answer's array `key` as a record, its exact bytes; each must have
-    a GUID at `id_key`."""
+    an id at `id_key` (a GUID, unless `check` says otherwise)."""
     _member(answer, answer.document, key, list, "an array")
+    check = check or _guid
     records = []
     for value, raw in api.split_array(answer.body, answer.endpoint, key):
-        _guid(answer, value, f"{key}[].{id_key}")
+        check(answer, value, f"{key}[].{id_key}")
         records.append(Record(hint, raw))
     return records
+
+
+def _number_id(answer: api.Answer, row: Any, name: str) -> None:
+    """An integer id (a class session's), or one written as a non-empty string."""
+    value = row.get(name.rsplit(".", 1)[-1]) if isinstance(row, dict) else None
+    if not (isinstance(value, int) and not isinstance(value, bool)):
+        _text(answer, row, name)
 
 
 def _more(info: Any, page: int, rows: int) -> bool:

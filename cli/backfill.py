@@ -37,7 +37,7 @@ def _resources(ctx: click.Context, param: click.Parameter, value: str) -> tuple[
     if unknown or not chosen:
         raise click.BadParameter(
             f"choose from {', '.join(plan.RESOURCES)} (not yet covered: "
-            "classes, packages; see the README)"
+            "class bookings, packages; see the README)"
         )
     return chosen
 
@@ -126,6 +126,7 @@ _FOUND_LATER = {
     plan.EMPLOYEES: "1 per further 100 employees",
     plan.GUESTS: "1 per further 100 guests updated",
     plan.MEMBERSHIPS: "1 per further 100 members",
+    plan.CLASSES: "1 per further 100 class sessions of a window",
 }
 
 

@@ -195,3 +195,27 @@ def test_members_are_read_page_by_page_whatever_the_window(settings, monkeypatch
         row["id"] for row in world.members[center]
     )
     assert {d.path_hint.rsplit(".", 1)[0] for d in deliveries} == {"Membership.Snapshot"}
+
+
+def test_class_sessions_are_read_per_window_and_page(settings, monkeypatch):
+    """Classes when asked: the center's sessions per 7-day window, 2 a page (page_details
+    says how many): every session of the dates is enqueued as ClassSession.Snapshot (the day
+    where two windows meet is read twice); no call but the centers list and the sessions."""
+    monkeypatch.setattr(plan, "PAGE_SIZE", 2)
+    world = generate(centers=1, first=FIRST, days=10, per_day=1)
+    center = world.centers[0]
+    with FakeZenoti(world, KEY, window_seconds=2.0) as api:
+        summary = runner.run(
+            api_settings(settings, api),
+            request(until=date(2026, 11, 11), resources=("classes",)),
+        )
+        assert summary.status == "done", summary.stopped
+        # Two windows: 2-9 November (8 sessions, 4 pages), 9-16 (3 sessions, 2 pages).
+        assert summary.calls == {"classes": (6, 6)}
+        assert {c[1] for c in api.succeeded()} == {"/v1/centers", "/v1/classes/sessions"}
+    deliveries = enqueued(settings)
+    assert len(deliveries) == 11
+    assert {json.loads(d.body)["id"] for d in deliveries} == {
+        s["id"] for s in world.sessions[center]
+    }
+    assert {d.path_hint.rsplit(".", 1)[0] for d in deliveries} == {"ClassSession.Snapshot"}

@@ -155,6 +155,19 @@ def test_windows_are_seven_days_and_the_horizon_extends_appointments_only():
     assert len({c.key for c in calls}) == len(calls)
 
 
+def test_class_windows_follow_the_appointments_and_their_horizon():
+    request = plan.Request("", date(2026, 11, 1), date(2026, 11, 10), ("classes",), horizon_days=14)
+    calls = plan.plan(request, [CENTER])
+    assert {c.resource for c in calls} == {plan.CLASSES}
+    assert [(c.params["start_date"], c.params["end_date"]) for c in calls] == [
+        ("2026-11-01", "2026-11-08"),
+        ("2026-11-08", "2026-11-15"),
+        ("2026-11-15", "2026-11-22"),
+        ("2026-11-22", "2026-11-29"),
+    ]
+    assert plan.CLASSES not in plan.DEFAULT_RESOURCES
+
+
 def test_the_plan_key_depends_on_the_arguments_only():
     one = plan.Request("", date(2026, 11, 1), date(2026, 11, 3), ("invoices", "appointments"))
     same = plan.Request("", date(2026, 11, 1), date(2026, 11, 3), ("appointments", "invoices"))
@@ -258,3 +271,35 @@ def test_a_member_without_a_usable_status_is_a_schema_dead_letter(status):
     body = f'{{"id": "a5e7b000-1313-4d4d-9e9e-000000000009", "status": {status}}}'.encode()
     with pytest.raises(errors.SchemaMismatch, match=r"^status: "):
         project(snapshots.path_hint("Membership", CENTER), body)
+
+
+def test_each_listed_class_session_maps_onto_class_sessions():
+    """The session's integer id as the webhooks' `sesion_id` text; name, times, capacity;
+    completed and active sessions are `scheduled` (the webhooks' word), a listed session is
+    not deleted; what the list does not carry is not written."""
+    body = (SHAPES / "class-sessions.json").read_bytes()
+    hint = snapshots.path_hint("ClassSession", CENTER)
+    raws = client.split_array(body, "GET /v1/classes/sessions", "sessions")
+    rows = [project(hint, raw)[1].rows["class_sessions"][0] for _, raw in raws]
+    completed, active = rows
+    assert (completed["session_id"], active["session_id"]) == ("90001", "90002")
+    assert completed["class_name"] == "Morning Yoga" and completed["capacity"] == 12
+    assert completed["start_time"] == datetime(2026, 11, 4, 7, 0)  # centre-local
+    assert completed["end_time"] == datetime(2026, 11, 4, 8, 0)
+    assert str(completed["center_id"]) == CENTER
+    assert {completed["status"], active["status"]} == {"scheduled"}
+    assert completed["deleted_at"] is None
+    assert "class_type" not in completed and "web_capacity" not in completed
+    assert completed["last_event_type"] == "ClassSession.Snapshot"
+    cancelled = body.replace(b'"session_status": 4', b'"session_status": 1')
+    raw = client.split_array(cancelled, "GET /v1/classes/sessions", "sessions")[0][1]
+    assert project(hint, raw)[1].rows["class_sessions"][0]["status"] == "cancelled"
+
+
+def test_a_listed_session_and_the_webhooks_share_a_key():
+    """The snapshot's session id is the key Class.Schedule.Created writes (`sesion_id`)."""
+    body = b'{"id": 89604, "session_status": 0}'
+    [row] = project(snapshots.path_hint("ClassSession", CENTER), body)[1].rows["class_sessions"]
+    webhook = handlers.HANDLERS["Class.Schedule.Created"]
+    created = webhook.schema.load({"sesion_id": 89604})
+    assert row["session_id"] == created.session_id == "89604"

@@ -13,6 +13,7 @@ from marshmallow import ValidationError
 from worker.pipeline import envelope, projection
 from worker.schemas import (
     api_appointments,
+    api_classes,
     api_employees,
     api_guests,
     api_memberships,
@@ -40,6 +41,7 @@ RESOURCES = (
     employees,
     api_employees,
     classes,
+    api_classes,
     memberships,
     api_memberships,
     packages,
