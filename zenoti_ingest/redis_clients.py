@@ -148,8 +148,10 @@ def celery_broker(settings: Settings) -> tuple[str, dict[str, Any]]:
 
 def execute_each(pipe: redis.client.Pipeline) -> list[Any]:
     """Run a pipeline and return one reply per command: its result, or the error Redis gave
-    it, or for every command the error that stopped the round trip (Redis unreachable)."""
+    it, or for every command the error that stopped the round trip (Redis unreachable).
+    The count is taken first: redis-py empties the pipeline even when the round trip fails."""
+    commands = len(pipe)
     try:
         return pipe.execute(raise_on_error=False)
     except redis.RedisError as exc:
-        return [exc] * len(pipe)
+        return [exc] * commands

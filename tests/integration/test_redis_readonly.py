@@ -62,3 +62,18 @@ def test_readonly_closes_the_connection_and_answers_503(two_servers: list[int]):
         observer.replicaof("no", "one")  # a primary again: the next request reconnects
     producer.publish(contract.Delivery("2", 2, "", b"{}"))
     assert client.xlen(stream.Keys.of(settings).deliveries) == 2
+
+
+def test_a_round_trip_cut_short_gives_every_command_its_error(redis_url: str):
+    """A pipeline whose replies never come (here a read timeout: a dropped connection or
+    READONLY's reconnect end the same way) answers one error per command, so that callers
+    pairing replies with their entries (ack, the metrics recorder) see each one failed."""
+    client = redis.Redis.from_url(redis_url, socket_timeout=0.2)
+    pipe = client.pipeline(transaction=False)
+    pipe.set("zi_cut_short", "1")
+    pipe.blpop(["zi_cut_short_never"], timeout=5)  # outlasts the socket timeout
+    pipe.delete("zi_cut_short")
+    replies = redis_clients.execute_each(pipe)
+    assert len(replies) == 3
+    assert all(isinstance(reply, redis.TimeoutError) for reply in replies)
+    client.close()
