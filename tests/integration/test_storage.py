@@ -13,7 +13,8 @@ import pytest
 from tests.fixtures import samples
 from tests.fixtures.database import delivery, fetch, write
 from worker.operations import deadletters
-from zenoti_ingest import storage
+from worker.pipeline import batch
+from zenoti_ingest import errors, storage
 
 NOW = datetime.now(UTC)
 OLD = NOW - timedelta(days=200)  # far past the default 90 days of the archive
@@ -190,6 +191,29 @@ def test_the_ledger_forgets_after_dedup_days_and_the_event_log_after_its_days(
     again = delivery(old_week["processed"].body, "", _us(NOW))
     assert write(pool, again) == {again.ingest_id: "processed"}
     assert invoke("prune").stdout.strip() == "Nothing has expired."
+
+
+def test_a_dead_letter_handed_out_again_claims_no_delivery_id(pool, settings) -> None:
+    """A dead letter whose ack was lost comes back from the stream and this time would apply:
+    it stays the dead letter it was archived as, and its delivery id stays unclaimed, so
+    Zenoti's redelivery of the event is processed (not a duplicate of a delivery never applied)."""
+    body = _event("d-dead", "4d1f3a52-7c1e-4a55-9f6e-0d2b8c1e9a01")
+    lost_ack = delivery(body, "", _us(NOW))
+    rejected = batch.reject(batch.prepare(lost_ack, 1), errors.DataRejected("value refused"))
+    assert batch.write(pool, [rejected]) == {lost_ack.ingest_id: "dead"}
+    again = batch.write(pool, [batch.prepare(lost_ack, 2)])
+    assert again == {lost_ack.ingest_id: batch.ALREADY_ARCHIVED}
+    url = settings.database_url
+    assert fetch(url, "SELECT status FROM webhook_events") == [("dead",)]
+    assert fetch(url, "SELECT count(*) FROM delivery_ids") == [(0,)]
+    redelivered = delivery(body, "", _us(NOW))
+    assert write(pool, redelivered) == {redelivered.ingest_id: "processed"}
+    # A processed delivery handed out again keeps its claim: the next copy is a duplicate.
+    assert batch.write(pool, [batch.prepare(redelivered, 2)]) == {
+        redelivered.ingest_id: batch.ALREADY_ARCHIVED
+    }
+    third = delivery(body, "", _us(NOW))
+    assert write(pool, third) == {third.ingest_id: "duplicate"}
 
 
 def test_a_worker_s_automatic_run_skips_while_another_prunes(old_week, settings) -> None:

@@ -165,6 +165,15 @@ def apply(conn: psycopg.Connection, items: list[Prepared]) -> dict[str, str]:
     # before; archived again as a duplicate, it is the first kind.
     repeats = [i for i in good if i.delivery.ingest_id not in archived]
     duplicates = store.insert_deliveries(conn, [row(i, "duplicate") for i in repeats])
+    # Neither: archived before (handed out again), maybe not as processed: the rare path.
+    store.release_claims(
+        conn,
+        [
+            (i.event.delivery_id, i.delivery.ingest_id)
+            for i in repeats
+            if i.delivery.ingest_id not in duplicates
+        ],
+    )
     applied = [i for i in good if i.delivery.ingest_id in archived]
     applied += [i for i in reprocessed if i.rejection is None]
     # One events row per delivery id: reprocessing may bring two copies of one event.

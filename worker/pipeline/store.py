@@ -57,6 +57,16 @@ def insert_deliveries(conn: psycopg.Connection, rows: Sequence[ArchiveRow]) -> s
     return {str(row[0]) for row in cursor}
 
 
+def release_claims(conn: psycopg.Connection, pairs: Sequence[tuple[str, str]]) -> None:
+    """Undo the ledger claims of (delivery_id, ingest_id) archived before, not as processed."""
+    if pairs:
+        delivery_ids, ingest_ids = zip(*pairs, strict=True)
+        conn.execute(
+            sql.queries["release_claims"],
+            {"delivery_id": list(delivery_ids), "ingest_id": list(ingest_ids)},
+        )
+
+
 def reopen_dead(
     conn: psycopg.Connection, ingest_ids: Sequence[str]
 ) -> dict[str, tuple[int, datetime | None]]:

@@ -42,6 +42,17 @@ ORDER BY delivery_id, received_at
 ON CONFLICT DO NOTHING
 RETURNING ingest_id;
 
+-- release_claims --
+-- Deliveries handed out again that were archived before, not as processed (a dead letter whose
+-- ack was lost): insert_deliveries' ledger claim for them is undone, or later copies of the
+-- delivery id would count as duplicates of one never applied. A processed one keeps its claim.
+DELETE FROM delivery_ids AS l
+USING unnest(%(delivery_id)b::text[], %(ingest_id)b::uuid[]) AS s(delivery_id, ingest_id)
+WHERE l.delivery_id = s.delivery_id AND l.ingest_id = s.ingest_id
+  AND NOT EXISTS (SELECT FROM webhook_events w
+                  WHERE w.ingest_id = l.ingest_id AND w.received_at = l.received_at
+                    AND w.status = 'processed');
+
 -- reopen_dead --
 -- A replayed dead letter is archived afresh by the batch that replays it; its history
 -- (attempts, first failure) carries over. A row no longer dead (replayed twice) stays put.
