@@ -151,7 +151,7 @@ class Client:
     def _refused(self, endpoint: str, why: str) -> errors.ApiKeyRefused:
         return errors.ApiKeyRefused(
             f"Zenoti refused the API key in {self.variable} ({endpoint}: {why}); check the key"
-            " and its app's API groups (appointments, invoices, centers: read)"
+            " and its app's API groups (centers, and each resource asked: read)"
         )
 
     def _read_at(self, response: httpx.Response, requested_us: int) -> int:

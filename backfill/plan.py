@@ -10,7 +10,9 @@ active employees, page by page (no window: it is today's state). Guests: the cen
 unfiltered (today's state: whether `last_updated_date` means "changed since" is undocumented,
 and a filter that meant "on that date" would drop changes silently). Classes: the center's
 class sessions in 7-day windows over the appointments' dates (horizon included), page by page;
-their bookings are not read (see the README). Appointment and class windows overlap
+their bookings are not read (see the README). Packages: per guest (Zenoti lists them no other
+way), for each guest the sales report rows of the window show buying a package (item_type
+Package); the report read for invoices serves both. Appointment and class windows overlap
 by a day at their edges (whether Zenoti's end date is inclusive is not documented): that day
 is read twice, and its records arrive the second time as duplicates.
 """
@@ -25,12 +27,13 @@ from datetime import date, timedelta
 from typing import Any
 
 APPOINTMENTS, INVOICES, EMPLOYEES, GUESTS = "appointments", "invoices", "employees", "guests"
-MEMBERSHIPS, CLASSES = "memberships", "classes"
-RESOURCES = (APPOINTMENTS, INVOICES, EMPLOYEES, GUESTS, MEMBERSHIPS, CLASSES)
+MEMBERSHIPS, CLASSES, PACKAGES = "memberships", "classes", "packages"
+RESOURCES = (APPOINTMENTS, INVOICES, EMPLOYEES, GUESTS, MEMBERSHIPS, CLASSES, PACKAGES)
 # Guests only when asked: whether `last_updated` means "changed since" is undocumented, and if
 # Zenoti ignored it a run would list every guest of every center. Memberships by default: one
 # call per 100 members of a center, whatever the outage's length. Classes only when asked: as
-# many calls a center as appointments, though most centers hold no classes.
+# many calls a center as appointments, though most centers hold no classes. Packages only when
+# asked: one call per guest who bought a package in the window.
 DEFAULT_RESOURCES = (APPOINTMENTS, INVOICES, EMPLOYEES, MEMBERSHIPS)
 CENTERS = "centers"
 WINDOW_DAYS = 7
@@ -91,10 +94,12 @@ def plan(request: Request, centers: list[str]) -> list[Call]:
         for center in centers:
             for start, end in windows(request.since, horizon):
                 calls.append(appointments_call(center, start, end))
-    if INVOICES in request.resources:
+    # The sales report lists the invoices and the package buyers: read once for both.
+    fed = [r for r in (INVOICES, PACKAGES) if r in request.resources]
+    if fed:
         for center in centers:
             for start, end in windows(request.since, request.until):
-                calls.append(sales_call(center, start, end, 1))
+                calls.append(sales_call(center, start, end, 1, fed))
     if EMPLOYEES in request.resources:
         calls += [employees_call(center, 1) for center in centers]
     if GUESTS in request.resources:
@@ -112,15 +117,26 @@ def appointments_call(center: str, start: date, end: date) -> Call:
     return Call(f"appointments/{center}/{start}", APPOINTMENTS, params)
 
 
-def sales_call(center: str, start: date, end: date, page: int) -> Call:
-    """A page of the sales accrual report: one row per invoice item of the window."""
+def sales_call(
+    center: str, start: date, end: date, page: int, fed: list[str] | None = None
+) -> Call:
+    """A page of the sales accrual report: one row per invoice item of the window. `fed`: the
+    resources its rows give calls to (invoices, packages); the call counts as the first."""
+    fed = fed or [INVOICES]
     params = {
         "center_id": center,
         "start_date": start.isoformat(),
         "end_date": (end - timedelta(days=1)).isoformat(),
         "page": page,
+        "feeds": fed,
     }
-    return Call(f"sales/{center}/{start}/{page}", INVOICES, params)
+    return Call(f"sales/{center}/{start}/{page}", fed[0], params)
+
+
+def feeds(call: Call, resource: str) -> bool:
+    """Whether a report call's rows give calls to `resource` (a call checkpointed before
+    packages were read feeds invoices only)."""
+    return resource in call.params.get("feeds", [INVOICES])
 
 
 def employees_call(center: str, page: int) -> Call:
@@ -146,6 +162,12 @@ def sessions_call(center: str, start: date | str, end: date | str, page: int) ->
     return Call(f"classes/{center}/{start}/{page}", CLASSES, params)
 
 
+def packages_call(center: str, guest: str, page: int) -> Call:
+    """A page of a guest's Series packages (page_num/page_size, no paging object)."""
+    params = {"center_id": center, "guest_id": guest, "page": page}
+    return Call(f"packages/{center}/{guest}/{page}", PACKAGES, params)
+
+
 def invoice_of(call: Call) -> str | None:
     """The invoice a details call reads; None for other calls."""
     return call.params.get("invoice_id")
@@ -161,7 +183,8 @@ def next_sales_page(call: Call, total: int) -> Call | None:
     if page * PAGE_SIZE >= total:
         return None
     params = {**call.params, "page": page + 1}
-    return Call(f"sales/{params['center_id']}/{params['start_date']}/{page + 1}", INVOICES, params)
+    key = f"sales/{params['center_id']}/{params['start_date']}/{page + 1}"
+    return Call(key, call.resource, params)
 
 
 def seconds_for(calls: int, window_seconds: float, calls_per_window: int) -> float:

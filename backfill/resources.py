@@ -20,6 +20,7 @@ EMPLOYEES_ENDPOINT = "/v1/centers/{center_id}/employees"
 GUESTS_ENDPOINT = "/v1/guests"
 MEMBERS_ENDPOINT = "/v1/centers/{center_id}/members"
 SESSIONS_ENDPOINT = "/v1/classes/sessions"
+PACKAGES_ENDPOINT = "/v1/guests/{guest_id}/packages"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,8 @@ def execute(client: api.Client, call: plan.Call) -> Result:
         return _memberships(client, call)
     if call.key.startswith("classes/"):
         return _sessions(client, call)
+    if call.key.startswith("packages/"):
+        return _packages(client, call)
     return _invoice(client, call)
 
 
@@ -79,10 +82,22 @@ def _sales(client: api.Client, call: plan.Call) -> Result:
     rows = _member(answer, answer.document, "sales", list, "an array")
     info = _member(answer, answer.document, "page_info", dict, "an object")
     total = _member(answer, info, "total", int, "a number", "page_info.total")
-    invoices = dict.fromkeys(_guid(answer, row, "sales[].invoice_id") for row in rows)
-    more = [plan.invoice_call(invoice_id) for invoice_id in invoices]
+    more = []
+    if plan.feeds(call, plan.INVOICES):
+        invoices = dict.fromkeys(_guid(answer, row, "sales[].invoice_id") for row in rows)
+        more += [plan.invoice_call(invoice_id) for invoice_id in invoices]
+    if plan.feeds(call, plan.PACKAGES):
+        bought = [row for row in rows if isinstance(row, dict) and _is_package(row)]
+        guests = dict.fromkeys(_guid(answer, row, "sales[].guest_id") for row in bought)
+        more += [plan.packages_call(p["center_id"], guest, 1) for guest in guests]
     following = plan.next_sales_page(call, total)
     return Result(answer.read_at_us, [], more + ([following] if following else []))
+
+
+def _is_package(row: dict[str, Any]) -> bool:
+    """A report row selling a package (`item_type` "Package"; the report writes names)."""
+    item_type = row.get("item_type")
+    return isinstance(item_type, str) and item_type.strip().lower() == "package"
 
 
 def _invoice(client: api.Client, call: plan.Call) -> Result:
@@ -139,6 +154,20 @@ def _sessions(client: api.Client, call: plan.Call) -> Result:
     records = _records(answer, "sessions", "id", hint, _number_id)
     following = plan.sessions_call(p["center_id"], p["start_date"], p["end_date"], p["page"] + 1)
     more = _more(answer.document.get("page_details"), p["page"], len(records))
+    return Result(answer.read_at_us, records, [following] if more else [])
+
+
+def _packages(client: api.Client, call: plan.Call) -> Result:
+    """A page of a guest's Series packages. The list key `guest_packages` is as the fixture
+    has it (unverified); no paging object is documented: a full page has a next one."""
+    p = call.params
+    guest, page = p["guest_id"], p["page"]
+    params = {"center_id": p["center_id"], "page_num": page, "page_size": plan.PAGE_SIZE}
+    answer = client.get(f"/v1/guests/{guest}/packages", PACKAGES_ENDPOINT, params)
+    hint = snapshots.path_hint("Package", p["center_id"])
+    records = _records(answer, "guest_packages", "user_package_id", hint)
+    following = plan.packages_call(p["center_id"], guest, page + 1)
+    more = _more(None, page, len(records))
     return Result(answer.read_at_us, records, [following] if more else [])
 
 

@@ -36,8 +36,7 @@ def _resources(ctx: click.Context, param: click.Parameter, value: str) -> tuple[
     unknown = [r for r in chosen if r not in plan.RESOURCES]
     if unknown or not chosen:
         raise click.BadParameter(
-            f"choose from {', '.join(plan.RESOURCES)} (not yet covered: "
-            "class bookings, packages; see the README)"
+            f"choose from {', '.join(plan.RESOURCES)} (not covered: class bookings; see the README)"
         )
     return chosen
 
@@ -127,6 +126,7 @@ _FOUND_LATER = {
     plan.GUESTS: "1 per further 100 guests updated",
     plan.MEMBERSHIPS: "1 per further 100 members",
     plan.CLASSES: "1 per further 100 class sessions of a window",
+    plan.PACKAGES: "1 call per guest the sales reports show buying a package",
 }
 
 

@@ -22,7 +22,10 @@ from zenoti_ingest import storage
 from zenoti_ingest.settings import Settings
 
 KEY = "test-key-7f3a"
-EVERYTHING = ("--resources", "appointments,invoices,employees,guests,memberships,classes")
+EVERYTHING = (
+    "--resources",
+    "appointments,invoices,employees,guests,memberships,classes,packages",
+)
 WINDOW_SECONDS = 6.0
 CALLS_PER_WINDOW = 40
 FIRST = date(2026, 11, 2)
@@ -87,6 +90,7 @@ def landed(settings: Settings, world) -> dict[str, object]:
         settings, "SELECT user_membership_id::text, status, guest_id::text FROM guest_memberships"
     )
     sessions = query(settings, "SELECT session_id, status FROM class_sessions")
+    packages = query(settings, "SELECT user_package_id::text, invoice_id::text FROM guest_packages")
     return {
         "appointments": appointments,
         "invoices": invoices,
@@ -95,6 +99,7 @@ def landed(settings: Settings, world) -> dict[str, object]:
         "guests": guests,
         "memberships": sorted(members),
         "sessions": sorted(sessions),
+        "packages": sorted(packages),
     }
 
 
@@ -116,6 +121,11 @@ def expected(world) -> dict[str, object]:
             for rows in world.sessions.values()
             for s in rows
         ),
+        "packages": sorted(
+            (p["user_package_id"], p["invoice"]["id"])
+            for rows in world.packages.values()
+            for p in rows
+        ),
     }
 
 
@@ -125,11 +135,12 @@ def repeated(api: FakeZenoti) -> list[tuple]:
 
 
 def test_every_record_lands_within_the_rate_and_a_rerun_changes_nothing(pipeline):
-    """Two centers, appointments, invoices, employees, guests, memberships and class sessions,
-    through a 500, errors inside 200s (both spellings) and an answer slower than the timeout:
-    every generated record reaches its current-state table (block-outs write nothing), no 6 s
-    window saw more than 40 calls, no successful call was made twice. Read again (--reread-closed),
-    everything is a duplicate; by default, invoices stored closed are not read again."""
+    """Two centers, appointments, invoices, employees, guests, memberships, class sessions and
+    packages, through a 500, errors inside 200s (both spellings) and an answer slower than
+    the timeout: every generated record reaches its current-state table (block-outs write
+    nothing), no 6 s window saw more than 40 calls, no successful call was made twice. Read
+    again (--reread-closed), everything is a duplicate; by default, invoices stored closed
+    are not read again."""
     world = generate(centers=2, first=FIRST, days=10, per_day=3)
     faults = {3: "500", 5: "error", 8: "Error", 11: "slow"}
     with FakeZenoti(world, KEY, limit=60, window_seconds=WINDOW_SECONDS, faults=faults) as api:
@@ -155,7 +166,7 @@ def test_every_record_lands_within_the_rate_and_a_rerun_changes_nothing(pipeline
         # read is new only if the worker had not processed the first yet.
         distinct = sum(map(len, [*world.appointments.values(), *world.employees.values()]))
         distinct += sum(map(len, [*world.guests.values(), *world.members.values()]))
-        distinct += sum(map(len, world.sessions.values()))
+        distinct += sum(map(len, [*world.sessions.values(), *world.packages.values()]))
         distinct += len(world.invoices)
         assert distinct <= summary["records_new"] <= first
 

@@ -81,7 +81,7 @@ def test_a_throttled_and_paged_run_enqueues_every_record_within_the_rate(setting
         invoice_calls = [c for c in api.succeeded() if c[1].startswith("/v1/invoices/")]
         assert sorted(c[1].rsplit("/", 1)[1] for c in invoice_calls) == sorted(world.invoices)
         pages = [c for c in api.succeeded() if c[0] == "POST"]
-        rows = 2 * len(world.invoices)  # two items each, all in the first week
+        rows = len(world.sales[world.centers[0]])  # all in the first week
         assert len(pages) == -(-rows // 3) + 1  # and the second week's one empty page
     deliveries = enqueued(settings)
     assert len(deliveries) == summary.records_found
@@ -219,3 +219,33 @@ def test_class_sessions_are_read_per_window_and_page(settings, monkeypatch):
         s["id"] for s in world.sessions[center]
     }
     assert {d.path_hint.rsplit(".", 1)[0] for d in deliveries} == {"ClassSession.Snapshot"}
+
+
+@pytest.mark.parametrize("resources", [("invoices", "packages"), ("packages",)])
+def test_package_buyers_come_from_the_report_read_once(settings, monkeypatch, resources):
+    """Packages: the guests of the report's Package rows, each read once (two buyers, one of
+    them on two report pages: one call); the report is not read again for them, and without
+    `invoices` no invoice is read. Each package is enqueued as Package.Snapshot."""
+    monkeypatch.setattr(plan, "PAGE_SIZE", 2)
+    world = generate(centers=1, first=FIRST, days=3, per_day=3)
+    center = world.centers[0]
+    buyer, other = world.guests[center][2][1]["id"], world.guests[center][0][1]["id"]
+    package_rows = [r for r in world.sales[center] if r["item_type"] == "Package"]
+    world.sales[center] += [{**package_rows[0], "guest_id": g} for g in (buyer, other)]
+    world.packages[other] = [{**world.packages[buyer][0], "user_package_id": str(uuid.uuid4())}]
+    with FakeZenoti(world, KEY, window_seconds=2.0) as api:
+        summary = runner.run(
+            api_settings(settings, api), request(until=date(2026, 11, 4), resources=resources)
+        )
+        assert summary.status == "done", summary.stopped
+        made = api.succeeded()
+        reports = [c for c in made if c[0] == "POST"]
+        assert len(reports) == len(set(reports)) == -(-len(world.sales[center]) // 2)
+        package_calls = sorted(c[1] for c in made if c[1].endswith("/packages"))
+        assert package_calls == sorted(f"/v1/guests/{g}/packages" for g in (buyer, other))
+        invoice_calls = [c for c in made if c[1].startswith("/v1/invoices/")]
+        assert len(invoice_calls) == (len(world.invoices) if "invoices" in resources else 0)
+    packages = [d for d in enqueued(settings) if d.path_hint.startswith("Package.Snapshot.")]
+    assert sorted(json.loads(d.body)["user_package_id"] for d in packages) == sorted(
+        p["user_package_id"] for rows in world.packages.values() for p in rows
+    )

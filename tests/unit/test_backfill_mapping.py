@@ -303,3 +303,49 @@ def test_a_listed_session_and_the_webhooks_share_a_key():
     webhook = handlers.HANDLERS["Class.Schedule.Created"]
     created = webhook.schema.load({"sesion_id": 89604})
     assert row["session_id"] == created.session_id == "89604"
+
+
+def test_each_listed_package_maps_like_guest_package_creation():
+    """A guest's Series package row has Guest.Package.Creation's shape and writes the same
+    columns: plan, state, invoice, validity, the services' counters summed; like the webhook,
+    it names no guest (left as the table has it; its invoice names the guest)."""
+    body = (SHAPES / "guest-packages.json").read_bytes()
+    hint = snapshots.path_hint("Package", CENTER)
+    [(_, raw)] = client.split_array(body, "GET /v1/guests/{guest_id}/packages", "guest_packages")
+    [row] = project(hint, raw)[1].rows["guest_packages"]
+    assert str(row["user_package_id"]) == "fe640000-1515-4b5b-8c8c-000000000001"
+    assert (row["package_name"], row["status_code"], row["package_state"]) == (
+        "5 x 60 Min Massage",
+        1,
+        1,
+    )
+    assert str(row["invoice_id"]) == "9a7d3b21-3333-4c8c-9f30-000000000004"
+    assert (row["services_total"], row["services_used"], row["services_balance"]) == (5, 0, 5)
+    assert row["end_date"] == datetime(2027, 5, 5) and str(row["center_id"]) == CENTER
+    assert "guest_id" not in row
+    assert row["last_event_type"] == "Package.Snapshot"
+    webhook = handlers.HANDLERS["Guest.Package.Creation"]
+    assert handlers.HANDLERS["Package.Snapshot"] is webhook
+
+
+def test_one_sales_report_feeds_invoices_and_packages():
+    """Asked for both, the report is planned once per window, counted as invoices, feeding
+    both; packages alone plan the same report, counted as packages."""
+    both = plan.plan(
+        plan.Request("", date(2026, 11, 1), date(2026, 11, 3), ("invoices", "packages")), [CENTER]
+    )
+    [report] = both
+    assert report.resource == plan.INVOICES
+    assert plan.feeds(report, plan.INVOICES) and plan.feeds(report, plan.PACKAGES)
+    [alone] = plan.plan(
+        plan.Request("", date(2026, 11, 1), date(2026, 11, 3), ("packages",)), [CENTER]
+    )
+    assert alone.resource == plan.PACKAGES and alone.key == report.key
+    assert not plan.feeds(alone, plan.INVOICES) and plan.feeds(alone, plan.PACKAGES)
+    following = plan.next_sales_page(alone, 250)
+    assert following.resource == plan.PACKAGES and plan.feeds(following, plan.PACKAGES)
+    checkpointed = plan.Call(
+        report.key, plan.INVOICES, {k: v for k, v in report.params.items() if k != "feeds"}
+    )
+    assert plan.feeds(checkpointed, plan.INVOICES) and not plan.feeds(checkpointed, plan.PACKAGES)
+    assert plan.PACKAGES not in plan.DEFAULT_RESOURCES

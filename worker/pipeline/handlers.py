@@ -17,6 +17,7 @@ from worker.schemas import (
     api_employees,
     api_guests,
     api_memberships,
+    api_packages,
     appointment_groups,
     appointments,
     classes,
@@ -45,6 +46,7 @@ RESOURCES = (
     memberships,
     api_memberships,
     packages,
+    api_packages,
 )
 
 HANDLERS: dict[str, projection.Handler] = {
