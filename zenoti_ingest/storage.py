@@ -82,13 +82,12 @@ def ensure_partitions(conn: psycopg.Connection, now: datetime) -> list[str]:
     Callers at once wait for each other; each then finds the partitions there."""
     created = []
     weeks = [week_start(now) + k * WEEK for k in range(-1, WEEKS_AHEAD + 1)]
+    if not any(_missing(conn, weeks).values()):
+        return []  # the usual case: no need to wait behind another maintainer's prune
     try:
         with conn.transaction():
             conn.execute(sql.queries["storage_wait_lock"])
-            missing = {
-                parent: [w for w in weeks if not any(_overlaps(p, w, w + WEEK) for p in existing)]
-                for parent, existing in ((t, partitions(conn, t)) for t in (ARCHIVE, EVENT_LOG))
-            }
+            missing = _missing(conn, weeks)  # again, under the lock
             needed = [parent for parent, lowers in missing.items() if lowers]
             if needed:
                 # A worker that planned its insert before the partition existed would route a
@@ -103,6 +102,14 @@ def ensure_partitions(conn: psycopg.Connection, now: datetime) -> list[str]:
     for name in created:
         log.info("storage_partition_created", partition=name)
     return created
+
+
+def _missing(conn: psycopg.Connection, weeks: list[datetime]) -> dict[str, list[datetime]]:
+    """{table: the weeks (their Mondays) no partition of it covers}."""
+    return {
+        parent: [w for w in weeks if not any(_overlaps(p, w, w + WEEK) for p in existing)]
+        for parent, existing in ((t, partitions(conn, t)) for t in (ARCHIVE, EVENT_LOG))
+    }
 
 
 def _overlaps(p: Partition, lower: datetime, upper: datetime) -> bool:
@@ -153,10 +160,16 @@ def plan(conn: psycopg.Connection, settings: Settings, now: datetime) -> list[Ex
         work += _rows(
             conn, EVENT_LOG, f"{EVENT_LOG}_default", "storage_count_default_events", events_cutoff
         )
-    work += _rows(
-        conn, LEDGER, LEDGER, "storage_count_expired_ids", now - timedelta(days=settings.dedup_days)
-    )
+    ledger_cutoff = now - timedelta(days=ledger_days(settings))
+    work += _rows(conn, LEDGER, LEDGER, "storage_count_expired_ids", ledger_cutoff)
     return work
+
+
+def ledger_days(settings: Settings) -> int:
+    """How long a delivery id is remembered: ZENOTI_INGEST_DEDUP_DAYS, but never less than
+    its body is kept (while a processed body is archived, a second copy must stay a duplicate:
+    one `events` row per event)."""
+    return max(settings.dedup_days, settings.archive_days)
 
 
 def _expired(conn: psycopg.Connection, parent: str, cutoff: datetime) -> list[Partition]:
@@ -197,6 +210,7 @@ def prune(
             return []
         work = plan(conn, settings, now)
     archive_cutoff = now - timedelta(days=settings.archive_days)
+    done: list[Expiry] = []
     for n, item in enumerate(work, 1):
         progress(f"[{n}/{len(work)}] {_describe(item)}")
         if item.table == LEDGER:
@@ -205,20 +219,27 @@ def prune(
             try:
                 with conn.transaction():
                     if not _locked(conn, wait):
-                        return work[: n - 1]
-                    if item.kind == "partition":
-                        _drop(conn, item, archive_cutoff)
-                    else:
+                        return done
+                    if item.kind == "rows":
                         _expire_default(conn, item)
+                    elif _exists(conn, item):
+                        _drop(conn, item, archive_cutoff)
+                    else:  # another prune (a worker's) took it between our transactions
+                        continue
             except pg_errors.LockNotAvailable as exc:
                 raise errors.TransientError(
                     f"prune: {item.table} stayed busy (lock_timeout); the rest waits for the "
                     "next run"
                 ) from exc
+        done.append(item)
         log.info(
             "storage_expired", table=item.table, name=item.name, rows=item.rows, kept=item.kept
         )
-    return work
+    return done
+
+
+def _exists(conn: psycopg.Connection, item: Expiry) -> bool:
+    return any(p.name == item.name for p in partitions(conn, item.table))
 
 
 def _locked(conn: psycopg.Connection, wait: bool) -> bool:

@@ -245,3 +245,38 @@ def test_find_says_what_remains_of_a_pruned_delivery(old_week, settings, invoke)
     [pruned] = found["pruned"]
     assert pruned["where"].startswith("pruned: only its dedup record remains, seen at ")
     assert pruned["seen"]["ingest_id"] == old_week["processed"].ingest_id
+
+
+def test_the_ledger_keeps_an_id_while_its_body_is_archived(pool, settings) -> None:
+    """Dedup days (30) shorter than the archive's (90): a delivery id 60 days old, its body
+    still archived, is kept in the ledger, so a copy of it is a duplicate (one events row)."""
+    at = _us(NOW - timedelta(days=60))
+    first = delivery(_event("d-60", "6a0c2f1e-3b4d-4e5f-8a9b-0c1d2e3f4a5b"), "", at)
+    assert write(pool, first) == {first.ingest_id: "processed"}
+    assert settings.dedup_days < 60 < settings.archive_days
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        assert storage.prune(conn, settings, datetime.now(UTC)) == []
+    again = delivery(first.body, "", _us(NOW))
+    assert write(pool, again) == {again.ingest_id: "duplicate"}
+    assert fetch(settings.database_url, "SELECT count(*) FROM events") == [(1,)]
+
+
+def test_a_prune_skips_what_another_prune_took_meanwhile(old_week, settings) -> None:
+    """Each expired partition goes in a transaction of its own: another prune (a worker's)
+    can take one between them. The first then skips it instead of failing on a table gone."""
+    url = settings.database_url
+    others: list[list[storage.Expiry]] = []
+
+    def another_prune_first(message: str) -> None:
+        if not others:
+            with psycopg.connect(url, autocommit=True) as other:
+                others.append(storage.prune(other, settings, datetime.now(UTC)))
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        planned = storage.plan(conn, settings, datetime.now(UTC))
+        done = storage.prune(conn, settings, datetime.now(UTC), another_prune_first)
+    [by_the_other] = others
+    assert {e.name for e in by_the_other} == {e.name for e in planned}
+    assert [e for e in done if e.kind == "partition"] == []
+    assert old_week["week"] not in _partitions(url, "webhook_events")
+    assert fetch(url, "SELECT count(*) FROM dead_letters") == [(1,)]
