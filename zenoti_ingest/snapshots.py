@@ -23,7 +23,8 @@ _CENTER_MARK = "C"
 
 
 def path_hint(resource: str, center_id: str | None = None) -> str:
-    """The path hint of a record of `resource` (Appointment, Invoice) read for `center_id`."""
+    """The path hint of a record of `resource` (Appointment, Invoice, Membership, ...) read
+    for `center_id`."""
     hint = f"{resource}.{SNAPSHOT}"
     return f"{hint}.{_CENTER_MARK}{uuid.UUID(center_id).hex}" if center_id else hint
 
