@@ -368,7 +368,10 @@ class Settings:
         "forever",
     )
     dedup_days: int = setting(
-        30, Int(1), "days a delivery id is remembered as seen, after its body is gone too"
+        30,
+        Int(1),
+        "days a delivery id is remembered as seen (a redelivery is a duplicate), bodies pruned or "
+        "not; never fewer than `ZENOTI_INGEST_ARCHIVE_DAYS`",
     )
     storage_check_seconds: float = setting(
         600.0,
