@@ -13,7 +13,6 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
-import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import httpx
 
 from backfill import rate
-from zenoti_ingest import errors, logs
+from zenoti_ingest import backoff, errors, logs
 from zenoti_ingest import settings as settings_module
 from zenoti_ingest.settings import Settings
 
@@ -172,8 +171,9 @@ class Client:
         return read_at_us
 
     def _backoff(self, failures: int) -> float:
-        ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (failures - 1))
-        return self._seconds(ceiling) * random.uniform(0.5, 1.0)
+        """Before the next attempt: at least half of the capped exponential step."""
+        step = backoff.delay_seconds(failures - 1, BACKOFF_BASE_SECONDS, BACKOFF_MAX_SECONDS, 0.5)
+        return self._seconds(step)
 
     def _seconds(self, seconds: float) -> float:
         """A wait given for a 60 s window, scaled to the configured one."""

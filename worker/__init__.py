@@ -8,7 +8,7 @@ The path of one delivery, module by module (the ingress has already XADDed it to
                               the compare-and-set in lease_*.lua).
 3. hosting/tasks.py           `drain_slot`: one round for one slot, with the per-process
                               Redis client and Postgres pool (hosting/process_resources.py);
-                              transient failures back off (hosting/backoff.py) and retry.
+                              transient failures back off (zenoti_ingest/backoff.py) and retry.
 4. pipeline/drain.py          the round: recover what this consumer held, read new entries
                               through the consumer group (zenoti_ingest/stream.py), settle.
 5. pipeline/envelope.py       raw bytes → event type, delivery id, event timestamp, data.

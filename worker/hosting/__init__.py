@@ -1,1 +1,1 @@
-"""Celery hosting: the app, the drain-slot supervisor, the thin tasks, leases, backoff."""
+"""Celery hosting: the app, the drain-slot supervisor, the thin tasks, leases."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import redis
 
-from worker.hosting import backoff, process_resources, supervisor
+from worker.hosting import process_resources, supervisor
 from worker.hosting.celery_app import app
-from zenoti_ingest import contract, errors, logs, metrics
+from zenoti_ingest import backoff, contract, errors, logs, metrics
 
 log = logs.get_logger(__name__)
 
