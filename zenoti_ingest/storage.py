@@ -141,7 +141,7 @@ def plan(conn: psycopg.Connection, settings: Settings, now: datetime) -> list[Ex
     once, for the rows it keeps)."""
     work: list[Expiry] = []
     archive_cutoff = now - timedelta(days=settings.archive_days)
-    for p in _expired(conn, ARCHIVE, archive_cutoff):
+    for p in _expired(conn, ARCHIVE, archive_cutoff, now):
         rows, kept = conn.execute(
             _composed("storage_archive_kept", {"partition": pgsql.Identifier(p.name)}),
             {"cutoff": archive_cutoff},
@@ -152,7 +152,7 @@ def plan(conn: psycopg.Connection, settings: Settings, now: datetime) -> list[Ex
     )
     if settings.event_log_days:
         events_cutoff = now - timedelta(days=settings.event_log_days)
-        for p in _expired(conn, EVENT_LOG, events_cutoff):
+        for p in _expired(conn, EVENT_LOG, events_cutoff, now):
             [rows] = conn.execute(
                 _composed("storage_count_rows", {"partition": pgsql.Identifier(p.name)})
             ).fetchone()
@@ -172,12 +172,17 @@ def ledger_days(settings: Settings) -> int:
     return max(settings.dedup_days, settings.archive_days)
 
 
-def _expired(conn: psycopg.Connection, parent: str, cutoff: datetime) -> list[Partition]:
-    """Partitions wholly older than the cutoff."""
+def _expired(
+    conn: psycopg.Connection, parent: str, cutoff: datetime, now: datetime
+) -> list[Partition]:
+    """Partitions wholly older than the cutoff, but never one ensure_partitions keeps (from
+    last week on): a retention under two weeks would otherwise drop it and make it again on
+    every check."""
+    before = min(cutoff, week_start(now) - WEEK)
     return [
         p
         for p in partitions(conn, parent)
-        if not p.is_default and p.upper is not None and p.upper <= cutoff
+        if not p.is_default and p.upper is not None and p.upper <= before
     ]
 
 

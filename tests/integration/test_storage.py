@@ -280,3 +280,16 @@ def test_a_prune_skips_what_another_prune_took_meanwhile(old_week, settings) -> 
     assert [e for e in done if e.kind == "partition"] == []
     assert old_week["week"] not in _partitions(url, "webhook_events")
     assert fetch(url, "SELECT count(*) FROM dead_letters") == [(1,)]
+
+
+def test_a_retention_of_days_keeps_the_weeks_the_workers_make(settings) -> None:
+    """ARCHIVE_DAYS=1: last week's partition is past the retention, but each check makes it
+    (from last week on): prune leaves it, rather than dropping and making it on every check."""
+    short = settings.replace(archive_days=1, event_log_days=1)
+    thursday = storage.week_start(NOW) + timedelta(days=3)  # last week: 3 days past its end
+    last_week = f"webhook_events_p{storage.week_start(NOW) - storage.WEEK:%Y%m%d}"
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        storage.ensure_partitions(conn, thursday)
+        assert last_week in _partitions(settings.database_url, "webhook_events")
+        assert storage.plan(conn, short, thursday) == []
+        assert storage.ensure_partitions(conn, thursday) == []
