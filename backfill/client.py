@@ -200,16 +200,9 @@ def _number(text: str | None) -> float | None:
 
 def shape_error(endpoint: str, field: str, value: Any, wanted: str) -> errors.ApiShapeError:
     """An answer that does not fit: the endpoint, the field and the JSON type it had."""
-    return errors.ApiShapeError(f"{endpoint}: `{field}` must be {wanted}, got {_json_type(value)}")
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    for kind, name in ((bool, "boolean"), ((int, float), "number"), (str, "string")):
-        if isinstance(value, kind):
-            return name
-    return "array" if isinstance(value, list) else "object" if isinstance(value, dict) else "?"
+    return errors.ApiShapeError(
+        f"{endpoint}: `{field}` must be {wanted}, got {errors.json_type(value)}"
+    )
 
 
 def split_array(body: bytes, endpoint: str, key: str = "") -> list[tuple[Any, bytes]]:

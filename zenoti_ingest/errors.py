@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ZenotiIngestError(Exception):
     """Base of every error raised on purpose."""
@@ -89,3 +91,22 @@ class ApiShapeError(ApiFailed):
 
 class BackfillRunning(ZenotiIngestError):
     """Another backfill of the same source holds its lock."""
+
+
+def json_type(value: Any) -> str:
+    """The JSON type name of a value: what error messages say instead of the value (it may be
+    a guest's name or phone)."""
+    match value:
+        case None:
+            return "null"
+        case bool():
+            return "boolean"
+        case int() | float():
+            return "number"
+        case str():
+            return "string"
+        case list():
+            return "array"
+        case dict():
+            return "object"
+    return type(value).__name__

@@ -51,7 +51,7 @@ def open_delivery(delivery: contract.Delivery) -> Event:
     except ValueError:  # an integer with more digits than Python converts
         raise errors.NotJson("body is not usable JSON: a number is too large") from None
     if not isinstance(document, dict):
-        raise errors.SchemaMismatch(f"body must be a JSON object, got {json_type(document)}")
+        raise errors.SchemaMismatch(f"body must be a JSON object, got {errors.json_type(document)}")
     snapshot = snapshots.parse_hint(delivery.path_hint)
     if snapshot is not None:
         return _from_snapshot(document, delivery, *snapshot)
@@ -90,17 +90,17 @@ def _from_envelope(document: dict[str, Any], delivery: contract.Delivery) -> Eve
     event_type = document["event_type"]
     if not isinstance(event_type, str) or not contract.EVENT_TYPE.fullmatch(event_type):
         raise errors.SchemaMismatch(
-            f"event_type: not a Zenoti event type name (got {json_type(event_type)})"
+            f"event_type: not a Zenoti event type name (got {errors.json_type(event_type)})"
         )
     data = document["data"]
     if not isinstance(data, dict):
-        raise errors.SchemaMismatch(f"data: must be a JSON object, got {json_type(data)}")
+        raise errors.SchemaMismatch(f"data: must be a JSON object, got {errors.json_type(data)}")
     try:
         timestamp = _TIMESTAMP.deserialize(document.get("event_timestamp"))
     except ValidationError:
         raise errors.SchemaMismatch(
             "event_timestamp: not a valid ISO 8601 datetime "
-            f"(got {json_type(document.get('event_timestamp'))})"
+            f"(got {errors.json_type(document.get('event_timestamp'))})"
         ) from None
     return Event(
         event_type=event_type,
@@ -141,21 +141,3 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def json_type(value: Any) -> str:
-    """The JSON type name of a value: what error messages say instead of the value."""
-    match value:
-        case None:
-            return "null"
-        case bool():
-            return "boolean"
-        case int() | float():
-            return "number"
-        case str():
-            return "string"
-        case list():
-            return "array"
-        case dict():
-            return "object"
-    return type(value).__name__

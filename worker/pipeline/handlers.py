@@ -86,7 +86,7 @@ def describe(messages: Any, data: Any, limit: int = 5) -> str:
     problems = []
     for path, message in _flatten(messages, ()):
         value = _lookup(data, path)
-        got = "missing" if value is _MISSING else envelope.json_type(value)
+        got = "missing" if value is _MISSING else errors.json_type(value)
         where = ".".join(str(p) for p in path) or "data"
         problems.append(f"{where}: {message.rstrip('.')} (got {got})")
     more = f"; and {len(problems) - limit} more" if len(problems) > limit else ""
