@@ -120,7 +120,7 @@ class Client:
         """The answer, or why it is to be tried again ("throttled" for a 429)."""
         status = response.status_code
         if status == 429:
-            wait = _number(response.headers.get("Retry-After"))
+            wait = rate.header_number(response.headers.get("Retry-After"))
             log.info("api_throttled", endpoint=endpoint, retry_after=wait)
             self._limiter.defer(
                 wait if wait is not None else self._seconds(RETRY_AFTER_DEFAULT_SECONDS)
@@ -189,13 +189,6 @@ def _error_code(document: Any) -> int | str | None:
         return None
     code = error.get("code", error.get("StatusCode")) if isinstance(error, dict) else None
     return code if isinstance(code, int) and not isinstance(code, bool) else "unknown"
-
-
-def _number(text: str | None) -> float | None:
-    try:
-        return float(text) if text is not None else None
-    except ValueError:
-        return None
 
 
 def shape_error(endpoint: str, field: str, value: Any, wanted: str) -> errors.ApiShapeError:

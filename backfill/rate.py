@@ -59,8 +59,8 @@ class Limiter:
     def observe(self, headers: Mapping[str, str]) -> None:
         """Slow down to what Zenoti says is left: with `remaining` calls until the bucket
         refills in `reset` seconds, no call sooner than reset / remaining from now."""
-        remaining = _number(headers.get("RateLimit-Remaining"))
-        reset = _number(headers.get("RateLimit-Reset"))
+        remaining = header_number(headers.get("RateLimit-Remaining"))
+        reset = header_number(headers.get("RateLimit-Reset"))
         if remaining is None or reset is None:
             return
         spread = reset if remaining <= 0 else reset / remaining
@@ -74,7 +74,9 @@ class Limiter:
             raise errors.TransientError(f"redis: {type(exc).__name__}") from exc
 
 
-def _number(text: str | None) -> float | None:
+def header_number(text: str | None) -> float | None:
+    """A header's value as a number; None when it is missing or not one (a Retry-After
+    written as an HTTP date, say: the caller's default applies)."""
     try:
         return float(text) if text is not None else None
     except ValueError:
