@@ -212,8 +212,13 @@ class SourceSecrets(Kind):
         ]
 
 
+def _source_variable(source: str, suffix: str) -> str:
+    """A named source's variable: ZENOTI_INGEST_SOURCE_<NAME>_<suffix> (its - written _)."""
+    return f"{PREFIX}SOURCE_{source.upper().replace('-', '_')}_{suffix}"
+
+
 def source_secrets_variable(source: str) -> str:
-    return f"{PREFIX}SOURCE_{source.upper().replace('-', '_')}_WEBHOOK_SECRETS"
+    return _source_variable(source, "WEBHOOK_SECRETS")
 
 
 class SourceApiKeys(Kind):
@@ -244,9 +249,7 @@ class SourceApiKeys(Kind):
 
 def source_api_key_variable(source: str) -> str:
     """The variable holding a source's Zenoti API key ("" is the default source)."""
-    if not source:
-        return PREFIX + "API_KEY"
-    return f"{PREFIX}SOURCE_{source.upper().replace('-', '_')}_API_KEY"
+    return _source_variable(source, "API_KEY") if source else PREFIX + "API_KEY"
 
 
 def setting(
