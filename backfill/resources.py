@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from backfill import answers, plan
@@ -21,22 +22,9 @@ PACKAGES_ENDPOINT = "/v1/guests/{guest_id}/packages"
 
 
 def execute(client: api.Client, call: plan.Call) -> answers.Result:
-    """Make the call; ApiShapeError when its answer does not fit."""
-    if call.key.startswith("appointments/"):
-        return _appointments(client, call)
-    if call.key.startswith("sales/"):
-        return _sales(client, call)
-    if call.key.startswith("employees/"):
-        return _employees(client, call)
-    if call.key.startswith("guests/"):
-        return _guests(client, call)
-    if call.key.startswith("memberships/"):
-        return _memberships(client, call)
-    if call.key.startswith("classes/"):
-        return _sessions(client, call)
-    if call.key.startswith("packages/"):
-        return _packages(client, call)
-    return _invoice(client, call)
+    """Make the call; ApiShapeError when its answer does not fit. A call's key starts with its
+    kind (`appointments/...`, `invoice/<id>`: plan.py)."""
+    return _BY_KIND[call.key.split("/", 1)[0]](client, call)
 
 
 def _appointments(client: api.Client, call: plan.Call) -> answers.Result:
@@ -168,3 +156,15 @@ def list_centers(client: api.Client) -> list[str]:
         if not rows or not isinstance(total, int) or page * 100 >= total:
             return list(dict.fromkeys(centers))
         page += 1
+
+
+_BY_KIND: dict[str, Callable[[api.Client, plan.Call], answers.Result]] = {
+    "appointments": _appointments,
+    "sales": _sales,
+    "employees": _employees,
+    "guests": _guests,
+    "memberships": _memberships,
+    "classes": _sessions,
+    "packages": _packages,
+    "invoice": _invoice,
+}
